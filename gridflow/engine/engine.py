@@ -1,0 +1,506 @@
+"""The engine decides; it never acts.
+
+Given a case snapshot, an action (or a due timer) and ``now``, :class:`Engine`
+returns a :class:`Decision`: the new snapshot, the history events to append,
+the timers to schedule and the deadlines whose timers to cancel — or raises a
+typed error saying why not. It performs no I/O and reads no wall clock.
+
+State moves are made by ``transitions``: one machine is compiled per workflow
+version and shared by every case; a case is bound to it only for the length
+of one trigger, through a throwaway model object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from transitions import Machine
+
+from .calendar import CalendarRegistry
+from .case import (
+    BREACH, PAUSED, RUNNING, WARNING, Actor, CaseSnapshot, Deadline, Decision, Event, Notification, TimerSpec,
+)
+from .clock import ensure_aware
+from .definition import SYSTEM_ROLE, ActionDef, TimerDef, WorkflowDefinition
+from .durations import Duration
+from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
+from .guards import GuardContext, GuardRegistry, default_guards
+from .loader import ASSIGN_ORIGIN
+from .payload import validate_payload
+
+_MACHINES: dict[tuple[str, int, int], Machine] = {}
+
+
+class _Model:
+    """The throwaway model a case is bound to for one trigger."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+def compile_machine(defn: WorkflowDefinition) -> Machine:
+    """One shared ``transitions`` machine per workflow version (cached)."""
+    key = (defn.name, defn.version, id(defn))
+    machine = _MACHINES.get(key)
+    if machine is None:
+        machine = Machine(
+            model=None, states=list(defn.states), initial=defn.initial, auto_transitions=False,
+            ignore_invalid_triggers=False,
+            transitions=[t for a in defn.actions.values() for t in _transitions_of(a)],
+        )
+        _MACHINES[key] = machine
+    return machine
+
+
+def _route_condition(field: str, values: tuple[Any, ...]):
+    def condition(payload: Mapping[str, Any] | None = None) -> bool:
+        return (payload or {}).get(field) in values
+
+    return condition
+
+
+def _transitions_of(a: ActionDef) -> list[dict[str, Any]]:
+    """Routed actions become conditional transitions, tried in order, then the default."""
+    out: list[dict[str, Any]] = [
+        {"trigger": a.name, "source": list(a.sources), "dest": r.dest,
+         "conditions": [_route_condition(r.field, r.values)]}
+        for r in a.routes
+    ]
+    if a.dest is not None or not a.routes:
+        out.append({"trigger": a.name, "source": list(a.sources), "dest": a.dest})
+    return out
+
+
+class _Work:
+    """Mutable scratch copy of a snapshot while one decision is being built."""
+
+    def __init__(self, case: CaseSnapshot, now: datetime) -> None:
+        self.case = case
+        self.now = now
+        self.state = case.state
+        self.level = case.escalation_level
+        self.supervised = case.supervised
+        self.holder = case.holder_unit
+        self.data: dict[str, Any] | None = None
+        self.deadlines: dict[str, Deadline] = {d.id: d for d in case.deadlines}
+        self.seq = case.deadline_seq
+        self.breach_count = case.breach_count
+        self.paused_seconds = case.sla_paused_seconds
+        self.paused_since = case.paused_since
+        self.closed_at = case.closed_at
+        self.outcome = case.outcome
+        self.events: list[Event] = []
+        self.schedule: dict[str, TimerSpec] = {}
+        self.cancel: list[str] = []
+        self.notes: list[Notification] = []
+        self.escalated_to: str | None = None
+
+    def mutable_data(self) -> dict[str, Any]:
+        if self.data is None:
+            self.data = dict(self.case.data)
+        return self.data
+
+    def event(self, type_: str, actor: Actor, **data: Any) -> None:
+        self.events.append(Event(type_, self.now, actor.id, actor.role, data))
+
+    def decision(self) -> Decision:
+        c = self.case
+        snap = replace(
+            c, state=self.state, updated_at=self.now if self.events else c.updated_at,
+            escalation_level=self.level, supervised=self.supervised, holder_unit=self.holder,
+            data=MappingProxyType(self.data) if self.data is not None else c.data,
+            deadlines=tuple(self.deadlines.values()), deadline_seq=self.seq, breach_count=self.breach_count,
+            sla_paused_seconds=self.paused_seconds, paused_since=self.paused_since,
+            closed_at=self.closed_at, outcome=self.outcome,
+        )
+        # A deadline cancelled after timers were planned for it voids those plans.
+        schedule = tuple(t for t in self.schedule.values()
+                         if t.deadline_id in self.deadlines
+                         and self.deadlines[t.deadline_id].generation == t.generation)
+        return Decision(snap, tuple(self.events), schedule, tuple(dict.fromkeys(self.cancel)),
+                        tuple(self.notes), self.escalated_to)
+
+
+class Engine:
+    def __init__(self, definition: WorkflowDefinition, calendars: CalendarRegistry,
+                 guards: GuardRegistry | None = None) -> None:
+        self.definition = definition
+        self.calendars = calendars
+        self.guards = guards if guards is not None else default_guards()
+        self.machine = compile_machine(definition)
+        self._events = self.machine.events
+        self._allowed: dict[str, tuple[str, ...]] = {
+            s: tuple(a.name for a in definition.actions_from(s)) for s in definition.states
+        }
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def allowed_actions(self, case: CaseSnapshot, role: str | None = None) -> list[str]:
+        names = self._allowed.get(case.state, ())
+        if role is None:
+            return list(names)
+        return [n for n in names if role in self.definition.actions[n].roles]
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def open(self, number: str, actor: Actor, now: datetime, *, payload: Mapping[str, Any] | None = None,
+             origin_unit: str | None = None, holder_unit: str | None = None,
+             data: Mapping[str, Any] | None = None) -> Decision:
+        """Start a case in the initial state, with the initial state's timers running."""
+        now = ensure_aware(now, "now")
+        defn = self.definition
+        blank = CaseSnapshot(
+            number=number, workflow=defn.name, version=defn.version, state=defn.initial, opened_at=now,
+            updated_at=now, escalation_top=defn.escalation.top, origin_unit=origin_unit,
+            holder_unit=holder_unit or origin_unit, reporter=actor.id,
+            data=MappingProxyType(dict(data or {})),
+        )
+        w = _Work(blank, now)
+        w.event("CaseReported", actor, state=defn.initial, workflow=defn.key, origin_unit=origin_unit,
+                **({"payload": dict(payload)} if payload else {}))
+        self._enter(w, defn.initial, actor, resumed=set())
+        return w.decision()
+
+    def act(self, case: CaseSnapshot, action: str, actor: Actor, payload: Mapping[str, Any] | None,
+            now: datetime) -> Decision:
+        now = self._now(case, now)
+        act = self.definition.actions.get(action)
+        if act is None:
+            raise UnknownAction(f"workflow {self.definition.key} has no action {action!r}", action=action,
+                                allowed=self.allowed_actions(case, actor.role))
+        if case.state not in act.sources:
+            allowed = self.allowed_actions(case, actor.role)
+            raise ActionNotAllowed(
+                f"cannot {action} a case in state {case.state!r}; "
+                f"actions open to {actor.role} here: {', '.join(allowed) or 'none'}",
+                action=action, state=case.state, allowed=allowed,
+            )
+        if actor.role not in act.roles:
+            raise RoleNotAllowed(f"role {actor.role!r} may not {action} (allowed roles: {', '.join(act.roles)})",
+                                 action=action, role=actor.role, roles=list(act.roles))
+        clean = validate_payload(act, payload)
+        if act.guards:
+            ctx = GuardContext(case, action, actor, MappingProxyType(clean), now)
+            for g in act.guards:
+                reason = self.guards.check(g, ctx)
+                if reason is not None:
+                    raise GuardFailed(f"cannot {action}: {reason}", action=action, guard=g, reason=reason)
+        w = _Work(case, now)
+        self._apply(w, act, actor, clean)
+        return w.decision()
+
+    def fire(self, case: CaseSnapshot, timer: TimerSpec, now: datetime) -> Decision:
+        """Fire a due timer. A stale timer (already fired, or the case moved on) yields no events."""
+        now = self._now(case, now)
+        w = _Work(case, now)
+        d = w.deadlines.get(timer.deadline_id)
+        if d is None or d.generation != timer.generation or d.status != RUNNING or case.is_closed:
+            return w.decision()
+        tdef = self.definition.timer(d.state, d.timer)
+        system = Actor.system()
+        if timer.kind == WARNING:
+            if timer.seq in d.warned or tdef is None or timer.seq >= len(tdef.warn_at):
+                return w.decision()
+            w.deadlines[d.id] = replace(d, warned=d.warned + (timer.seq,))
+            w.event("DeadlineWarned", system, deadline=d.id, timer=d.timer, fraction=tdef.warn_at[timer.seq],
+                    due_at=d.due_at.isoformat(), light="yellow", timer_due_at=timer.due_at.isoformat())
+            w.notes.append(Notification("warned", case.number, tuple(self.definition.states[d.state].holder_roles),
+                                        w.holder, f"{case.number}: {tdef.label.zh} 即将到期 ({d.due_at.isoformat()})",
+                                        {"deadline": d.id}))
+            return w.decision()
+        if timer.kind != BREACH or timer.seq <= d.breaches or tdef is None:
+            return w.decision()
+        d = replace(d, breaches=timer.seq)
+        w.deadlines[d.id] = d
+        w.breach_count += 1
+        lateness = max(0.0, (now - timer.due_at).total_seconds())
+        w.event("DeadlineBreached", system, deadline=d.id, timer=d.timer, breach=timer.seq,
+                due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red")
+        policy = tdef.on_breach
+        if policy.notify:
+            w.notes.append(Notification("breached", case.number, policy.notify, w.holder,
+                                        f"{case.number}: {tdef.label.zh} 已超期", {"deadline": d.id}))
+        if policy.supervise:
+            self._supervise(w, system, reason=f"deadline {d.id} breached")
+        if policy.escalate:
+            self._escalate(w, system, reason=f"deadline {d.id} breached")
+        if tdef.repeat is not None:
+            cal = self.calendars.get(d.calendar)
+            nxt = tdef.repeat.due(timer.due_at, cal)
+            while nxt <= timer.due_at:  # pragma: no cover - defensive, durations are positive
+                nxt += timedelta(seconds=1)
+            d = replace(d, next_breach_at=nxt)
+            w.deadlines[d.id] = d
+            w.schedule[f"{d.id}/b{timer.seq + 1}"] = TimerSpec(d.id, BREACH, timer.seq + 1, d.generation, nxt)
+        else:
+            w.deadlines[d.id] = replace(d, next_breach_at=None)
+        if policy.action is not None:
+            act = self.definition.actions[policy.action]
+            if w.state in act.sources:
+                self._apply(w, act, system, {})
+        return w.decision()
+
+    # --- explanation --------------------------------------------------------------------------
+
+    def explain(self, case: CaseSnapshot, now: datetime) -> list[dict[str, Any]]:
+        """Why a case is (or is not) overdue: one entry per active deadline."""
+        now = ensure_aware(now, "now")
+        out = []
+        for d in case.deadlines:
+            cal = self.calendars.get(d.calendar)
+            used = d.consumed + (cal.elapsed(d.run_since, now) if d.run_since is not None else 0.0)
+            tdef = self.definition.timer(d.state, d.timer)
+            out.append({
+                "deadline": d.id, "timer": d.timer, "label": tdef.label.zh if tdef else d.timer,
+                "label_en": tdef.label.en if tdef else d.timer, "state": d.state, "status": d.status,
+                "calendar": cal.describe() if hasattr(cal, "describe") else {"name": d.calendar},
+                "duration": d.duration, "started_at": d.started_at.isoformat(),
+                "original_due": d.original_due.isoformat(), "current_due": d.due_at.isoformat(),
+                "pauses": [{"from": a.isoformat(), "to": b.isoformat() if b else None} for a, b in d.pauses],
+                "extensions": [dict(e) for e in d.extensions],
+                "allowed_s": round(d.total, 3), "used_s": round(used, 3), "left_s": round(d.total - used, 3),
+                "overdue": used >= d.total, "breaches": d.breaches, "warnings_fired": len(d.warned),
+                "light": self._light(d, used, tdef),
+            })
+        return out
+
+    def sla_status(self, case: CaseSnapshot, now: datetime) -> dict[str, Any]:
+        """The most urgent deadline's traffic light and working time left, for worklists."""
+        worst: dict[str, Any] = {"light": "none", "left_s": None, "due_at": None, "deadline": None}
+        rank = {"none": 0, "green": 1, "yellow": 2, "red": 3}
+        for d in case.deadlines:
+            if not d.is_running:
+                continue
+            cal = self.calendars.get(d.calendar)
+            used = d.consumed + cal.elapsed(d.run_since, now)
+            light = self._light(d, used, self.definition.timer(d.state, d.timer))
+            left = d.total - used
+            if rank[light] > rank[worst["light"]] or (light == worst["light"] and left < (worst["left_s"] or 1e18)):
+                worst = {"light": light, "left_s": round(left, 1), "due_at": d.due_at, "deadline": d.id}
+        return worst
+
+    @staticmethod
+    def _light(d: Deadline, used: float, tdef: TimerDef | None) -> str:
+        if d.breaches or used >= d.total:
+            return "red"
+        first_warn = tdef.warn_at[0] if tdef and tdef.warn_at else 0.75
+        return "yellow" if d.warned or used >= first_warn * d.total else "green"
+
+    # --- internals ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _now(case: CaseSnapshot, now: datetime) -> datetime:
+        now = ensure_aware(now, "now")
+        # The SLA clock never runs backwards, even if two processes' clocks disagree.
+        return now if now >= case.updated_at else case.updated_at
+
+    def _apply(self, w: _Work, act: ActionDef, actor: Actor, payload: dict[str, Any]) -> None:
+        source = w.state
+        if act.internal:
+            dest = None
+        else:
+            model = _Model(source)
+            self._events[act.name].trigger(model, payload=payload)
+            dest = model.state
+            if act.dest is None and dest == source and act.route(payload) is None:
+                dest = None  # routed action whose routes did not match and that has no default: internal
+        w.event("ActionTaken", actor, action=act.name, from_state=source, to_state=dest or source,
+                **({"payload": payload} if payload else {}), **({"unit": actor.unit} if actor.unit else {}))
+        if act.sets or act.clears:
+            data = w.mutable_data()
+            for key in act.clears:
+                data.pop(key, None)
+            for key, value in act.sets.items():
+                if isinstance(value, str) and value.startswith("$"):
+                    value = payload.get(value[1:])
+                data[key] = value
+        if act.assign is not None:
+            target = w.case.origin_unit if act.assign == ASSIGN_ORIGIN else payload.get(act.assign)
+            if target and target != w.holder:
+                w.event("CaseAssigned", actor, from_unit=w.holder, to_unit=target)
+                w.notes.append(Notification("assigned", w.case.number, self._holder_roles(dest or source),
+                                            target, f"{w.case.number}: 新案件 {act.label.zh}"))
+                w.holder = target
+        if act.extend is not None:
+            self._extend(w, actor, act.extend, payload)
+        if act.supervise:
+            self._supervise(w, actor, reason=f"action {act.name}")
+        if act.escalate:
+            self._escalate(w, actor, reason=f"action {act.name}")
+        if dest is not None:
+            self._move(w, source, dest, actor)
+
+    def _holder_roles(self, state: str) -> tuple[str, ...]:
+        return self.definition.states[state].holder_roles
+
+    def _move(self, w: _Work, source: str, dest: str, actor: Actor) -> None:
+        states = self.definition.states
+        dst = states[dest]
+        now = w.now
+        resumed: set[str] = set()
+        for d in list(w.deadlines.values()):
+            if d.is_running:
+                if dst.pauses_sla and not dst.final:
+                    self._pause(w, d, actor)
+                else:
+                    self._stop(w, d, actor, "state_left")
+            elif d.state == dest and source != dest and not dst.final:
+                self._resume(w, d, actor)
+                resumed.add(d.timer)
+            elif not (dst.pauses_sla and not dst.final):
+                self._stop(w, d, actor, "state_left")
+        # Case-level SLA clock: calendar time spent in pausing states is excluded.
+        src_pauses = states[source].pauses_sla
+        if dst.pauses_sla and not src_pauses and not dst.final:
+            w.paused_since = now
+        elif src_pauses and (not dst.pauses_sla or dst.final) and w.paused_since is not None:
+            w.paused_seconds += (now - w.paused_since).total_seconds()
+            w.paused_since = None
+        w.state = dest
+        if dst.final:
+            w.closed_at = now
+            w.outcome = dst.outcome
+            w.event("CaseClosed", actor, state=dest, outcome=dst.outcome)
+            return
+        self._enter(w, dest, actor, resumed)
+
+    def _enter(self, w: _Work, state: str, actor: Actor, resumed: set[str]) -> None:
+        for tdef in self.definition.states[state].timers:
+            if tdef.name not in resumed:
+                self._start(w, state, tdef, actor)
+
+    def _start(self, w: _Work, state: str, tdef: TimerDef, actor: Actor) -> None:
+        cal = self.calendars.get(tdef.calendar)
+        now = w.now
+        w.seq += 1
+        did = f"{tdef.name}.{w.seq}"
+        due = tdef.duration.due(now, cal)
+        total = cal.elapsed(now, due)
+        d = Deadline(id=did, timer=tdef.name, state=state, calendar=tdef.calendar, duration=str(tdef.duration),
+                     started_at=now, original_due=due, due_at=due, total=total, run_since=now, next_breach_at=due)
+        w.deadlines[did] = d
+        w.event("DeadlineStarted", actor, deadline=did, timer=tdef.name, duration=str(tdef.duration),
+                calendar=tdef.calendar, due_at=due.isoformat())
+        self._plan(w, d, tdef, cal)
+
+    def _plan(self, w: _Work, d: Deadline, tdef: TimerDef | None, cal) -> None:
+        """Schedule the firings still ahead for a running deadline (its current generation)."""
+        if tdef is None or d.run_since is None:
+            return
+        for i, frac in enumerate(tdef.warn_at):
+            if i in d.warned or d.breaches:
+                continue
+            target = frac * d.total - d.consumed
+            if target < 0:
+                continue
+            at = cal.add(d.run_since, target)
+            w.schedule[f"{d.id}/w{i}"] = TimerSpec(d.id, WARNING, i, d.generation, at)
+        if d.next_breach_at is not None:
+            w.schedule[f"{d.id}/b{d.breaches + 1}"] = TimerSpec(d.id, BREACH, d.breaches + 1, d.generation,
+                                                                 d.next_breach_at)
+
+    def _used(self, d: Deadline, now: datetime) -> float:
+        if d.run_since is None:
+            return d.consumed
+        return d.consumed + self.calendars.get(d.calendar).elapsed(d.run_since, now)
+
+    def _pause(self, w: _Work, d: Deadline, actor: Actor) -> None:
+        used = self._used(d, w.now)
+        nd = replace(d, consumed=used, run_since=None, paused_since=w.now, pauses=d.pauses + ((w.now, None),),
+                     generation=d.generation + 1)
+        w.deadlines[d.id] = nd
+        w.cancel.append(d.id)
+        w.event("DeadlinePaused", actor, deadline=d.id, timer=d.timer, used_s=round(used, 3),
+                left_s=round(d.total - used, 3))
+
+    def _resume(self, w: _Work, d: Deadline, actor: Actor) -> None:
+        cal = self.calendars.get(d.calendar)
+        left = d.total - d.consumed
+        due = cal.add(w.now, left) if left >= 0 else d.due_at
+        pauses = d.pauses[:-1] + ((d.pauses[-1][0], w.now),) if d.pauses else d.pauses
+        next_breach = due if not d.breaches else self._repeat_from(d, w.now)
+        nd = replace(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due, next_breach_at=next_breach,
+                     generation=d.generation + 1)
+        w.deadlines[d.id] = nd
+        w.cancel.append(d.id)
+        w.event("DeadlineResumed", actor, deadline=d.id, timer=d.timer, due_at=due.isoformat(),
+                left_s=round(left, 3))
+        self._plan(w, nd, self.definition.timer(d.state, d.timer), cal)
+
+    def _repeat_from(self, d: Deadline, at: datetime) -> datetime | None:
+        tdef = self.definition.timer(d.state, d.timer)
+        if tdef is None or tdef.repeat is None:
+            return None
+        return tdef.repeat.due(at, self.calendars.get(d.calendar))
+
+    def _stop(self, w: _Work, d: Deadline, actor: Actor, reason: str) -> None:
+        used = self._used(d, w.now)
+        del w.deadlines[d.id]
+        w.cancel.append(d.id)
+        w.event("DeadlineStopped", actor, deadline=d.id, timer=d.timer, reason=reason,
+                met=d.breaches == 0 and used <= d.total, used_s=round(used, 3), allowed_s=round(d.total, 3),
+                due_at=d.due_at.isoformat())
+
+    def _extend(self, w: _Work, actor: Actor, spec: tuple[str, str], payload: Mapping[str, Any]) -> None:
+        timer_name, by = spec
+        if by.startswith("$data."):
+            raw = (w.data if w.data is not None else w.case.data).get(by[6:])
+        elif by.startswith("$"):
+            raw = payload.get(by[1:])
+        else:
+            raw = by
+        if raw is None:
+            return
+        amount = Duration.parse(raw)
+        for d in list(w.deadlines.values()):
+            if d.timer != timer_name:
+                continue
+            cal = self.calendars.get(d.calendar)
+            # Working hours add exactly that much working time; anything else adds the working
+            # time that lies between the current due and the same due moved by the amount.
+            extra = amount.amount * 3600.0 if amount.unit == "working_hours" \
+                else cal.elapsed(d.due_at, amount.due(d.due_at, cal))
+            total = d.total + extra
+            if d.is_running:
+                due = cal.add(d.run_since, total - d.consumed)
+            else:
+                due = d.due_at
+            ext = {"at": w.now.isoformat(), "by": str(amount), "added_s": round(extra, 3), "actor": actor.id,
+                   "previous_due": d.due_at.isoformat(), "new_due": due.isoformat()}
+            nd = replace(d, total=total, due_at=due, extensions=d.extensions + (MappingProxyType(ext),),
+                         next_breach_at=due if not d.breaches else d.next_breach_at,
+                         generation=d.generation + 1)
+            w.deadlines[d.id] = nd
+            w.cancel.append(d.id)
+            w.event("DeadlineExtended", actor, deadline=d.id, timer=d.timer, by=str(amount),
+                    previous_due=d.due_at.isoformat(), due_at=due.isoformat())
+            self._plan(w, nd, self.definition.timer(d.state, d.timer), cal)
+
+    def _supervise(self, w: _Work, actor: Actor, reason: str) -> None:
+        if w.supervised:
+            return
+        w.supervised = True
+        w.event("CaseSupervised", actor, reason=reason)
+        w.notes.append(Notification("supervised", w.case.number, ("supervisor",), w.holder,
+                                    f"{w.case.number}: 已列入督办"))
+
+    def _escalate(self, w: _Work, actor: Actor, reason: str) -> None:
+        ladder = self.definition.escalation
+        if w.level >= ladder.top:
+            level = ladder.levels[ladder.top]
+            w.event("EscalationAlertRaised", actor, level=level, reason=reason)
+            w.notes.append(Notification("alert", w.case.number, ("supervisor",), w.holder,
+                                        f"{w.case.number}: 已在最高层级({level})仍超期，请督办"))
+            return
+        frm = ladder.levels[w.level]
+        w.level += 1
+        to = ladder.levels[w.level]
+        w.escalated_to = to
+        w.event("CaseEscalated", actor, from_level=frm, to_level=to, level=w.level, reason=reason)
+        w.notes.append(Notification("escalated", w.case.number, ("supervisor",), w.holder,
+                                    f"{w.case.number}: 升级至{ladder.labels[to].zh if to in ladder.labels else to}"))
