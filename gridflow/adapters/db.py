@@ -1,0 +1,153 @@
+"""Database engines and schema version checks, for SQLite (embedded) and PostgreSQL (at scale).
+
+SQLite runs in WAL mode. Writes take the lock up front (``BEGIN IMMEDIATE``)
+so that two writers queue on the busy timeout instead of one failing when it
+upgrades a read lock; reads use a separate engine with deferred transactions
+so worklists never wait for writers.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from ..engine.errors import GridflowError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseUnavailable(GridflowError):
+    code = "database_unavailable"
+    status = 503
+
+
+class SchemaMismatch(GridflowError):
+    code = "schema_mismatch"
+    status = 503
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    u = make_url(url)
+    if u.database and u.database != ":memory:":
+        Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    eng = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           pool_size=8, max_overflow=16)
+
+    @event.listens_for(eng, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(eng, "begin")
+    def _on_begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return eng
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.write_engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self.write_engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.read_engine = self.write_engine
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    def session(self, write: bool = True) -> Session:
+        return Session(self.write_engine if write else self.read_engine, expire_on_commit=False)
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        try:
+            with self.write_engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"database unreachable: {exc.orig}") from exc
+
+    def ping(self) -> bool:
+        try:
+            with self.read_engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except OperationalError:
+            return False
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def alembic_config(self):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        cfg.attributes["engine"] = self.write_engine
+        return cfg
+
+    def upgrade(self, revision: str = "head") -> None:
+        from alembic import command
+
+        command.upgrade(self.alembic_config(), revision)
+
+    def schema_status(self) -> tuple[str | None, str]:
+        """(revision the database is at, revision the code expects)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        try:
+            with self.read_engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"database unreachable at {self.safe_url}: {exc.orig}") from exc
+        return current, head
+
+    def is_empty(self) -> bool:
+        with self.read_engine.connect() as conn:
+            return not sa.inspect(conn).get_table_names()
+
+    def check_schema(self) -> None:
+        """Refuse to run against a database that is behind or ahead of the code."""
+        from alembic.script import ScriptDirectory
+
+        current, head = self.schema_status()
+        if current == head:
+            return
+        if current is None:
+            raise SchemaMismatch(f"database {self.safe_url} has no gridflow schema; run `gridflow db upgrade`",
+                                 current=None, expected=head)
+        script = ScriptDirectory.from_config(self.alembic_config())
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current not in known:
+            raise SchemaMismatch(
+                f"database {self.safe_url} is at revision {current}, newer than this code ({head}); "
+                "upgrade gridflow to a release that knows it", current=current, expected=head)
+        raise SchemaMismatch(f"database {self.safe_url} is at revision {current}, behind the code ({head}); "
+                             "run `gridflow db upgrade`", current=current, expected=head)
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)

@@ -1,0 +1,205 @@
+"""Storage tables (SQLModel ``table=True``): the persisted shape, kept apart from engine and API shapes.
+
+Timestamps are stored as timezone-aware UTC (``timestamptz`` on PostgreSQL;
+naive-UTC text on SQLite, re-tagged as UTC when read).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+UTC = timezone.utc
+
+
+class UTCDateTime(TypeDecorator):
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(**kw: Any):
+    return Field(sa_column=sa.Column(UTCDateTime(), **kw))
+
+
+def _json(**kw: Any):
+    return Field(default=None, sa_column=sa.Column(sa.JSON(), **kw))
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "units"
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    #: city, district, street, community, grid or department
+    kind: str = Field(max_length=20, index=True)
+    parent_code: Optional[str] = Field(default=None, foreign_key="units.code", index=True, max_length=64)
+    #: Grid boundary as WKT (polygon), for locating reports.
+    boundary_wkt: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text()))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=32)
+    unit_code: Optional[str] = Field(default=None, foreign_key="units.code", index=True, max_length=64)
+    phone: Optional[str] = Field(default=None, max_length=32)
+    active: bool = True
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    key_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = _ts(nullable=False)
+    revoked_at: Optional[datetime] = _ts(nullable=True)
+
+
+class WorkflowVersion(SQLModel, table=True):
+    __tablename__ = "workflow_versions"
+    __table_args__ = (sa.UniqueConstraint("name", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    version: int
+    content_hash: str = Field(max_length=64)
+    #: The definition as it was (YAML text), so old cases keep their rules.
+    source_text: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    registered_at: datetime = _ts(nullable=False)
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "cases"
+    __table_args__ = (
+        sa.Index("ix_cases_worklist", "holder_unit", "closed", "next_due_at"),
+        sa.Index("ix_cases_escalation_worklist", "escalation_unit", "closed", "next_due_at"),
+        sa.Index("ix_cases_scope", "community_code", "opened_at"),
+        sa.Index("ix_cases_street", "street_code", "opened_at"),
+        {"sqlite_autoincrement": True},
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    number: Optional[str] = Field(default=None, max_length=32, sa_column_kwargs={"unique": True})
+    workflow: str = Field(max_length=64)
+    workflow_version: int
+    state: str = Field(max_length=64, index=True)
+    stage: str = Field(default="", max_length=32)
+    escalation_level: int = 0
+    supervised: bool = False
+    closed: bool = False
+    outcome: Optional[str] = Field(default=None, max_length=32)
+    holder_unit: Optional[str] = Field(default=None, max_length=64)
+    holder_roles: str = Field(default="", max_length=200)
+    escalation_unit: Optional[str] = Field(default=None, max_length=64)
+    origin_unit: Optional[str] = Field(default=None, max_length=64)
+    community_code: Optional[str] = Field(default=None, max_length=64)
+    street_code: Optional[str] = Field(default=None, max_length=64)
+    district_code: Optional[str] = Field(default=None, max_length=64)
+    category: str = Field(default="", max_length=64, index=True)
+    title: str = Field(default="", max_length=200)
+    description: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False, server_default=""))
+    channel: str = Field(default="api", max_length=32)
+    lat: Optional[float] = None
+    lon: Optional[float] = None
+    address: Optional[str] = Field(default=None, max_length=300)
+    reporter_id: Optional[str] = Field(default=None, max_length=64, index=True)
+    reporter_name: Optional[str] = Field(default=None, max_length=100)
+    reporter_phone: Optional[str] = Field(default=None, max_length=32)
+    resident_token_hash: Optional[str] = Field(default=None, max_length=64, index=True)
+    attachments: Optional[list] = _json()
+    #: Engine-owned SLA state: deadlines, case data, pause bookkeeping (see adapters.codec).
+    sla: Optional[dict] = _json()
+    breach_count: int = 0
+    warned: bool = False
+    next_due_at: Optional[datetime] = _ts(nullable=True)
+    opened_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    closed_at: Optional[datetime] = _ts(nullable=True)
+    first_response_at: Optional[datetime] = _ts(nullable=True)
+    rating: Optional[str] = Field(default=None, max_length=32)
+    #: Optimistic concurrency: every change bumps it; a stale writer matches no row.
+    version: int = 0
+    event_seq: int = 0
+    last_hash: str = Field(default="0" * 64, max_length=64)
+
+
+class EventRow(SQLModel, table=True):
+    """History: append-only, hash-chained per case."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),
+                      sa.Index("ix_case_events_at", "at"), {"sqlite_autoincrement": True})
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    seq: int
+    type: str = Field(max_length=40)
+    actor: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    data: Optional[dict] = _json()
+    at: datetime = _ts(nullable=False)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class TimerRow(SQLModel, table=True):
+    """A durable pending firing. A timer exists because its row exists."""
+
+    __tablename__ = "timers"
+    __table_args__ = (sa.UniqueConstraint("case_id", "key", name="uq_timers_case_key"),
+                      sa.Index("ix_timers_due", "status", "due_at"),
+                      sa.Index("ix_timers_case_deadline", "case_id", "deadline_id"),
+                      # Ids are never reused: a late task for a fired timer must not hit a new one.
+                      {"sqlite_autoincrement": True})
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    key: str = Field(max_length=120)
+    deadline_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    due_at: datetime = _ts(nullable=False)
+    #: pending, or claimed (by a runner, until claim_expires_at)
+    status: str = Field(default="pending", max_length=16)
+    claimed_by: Optional[str] = Field(default=None, max_length=100)
+    claim_expires_at: Optional[datetime] = _ts(nullable=True)
+    set_at_version: int = 0
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+    key: str = Field(primary_key=True, max_length=200)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    action: str = Field(max_length=64)
+    request_hash: str = Field(max_length=64)
+    result: Optional[dict] = _json()
+    created_at: datetime = _ts(nullable=False)
+
+
+class OutboxRow(SQLModel, table=True):
+    """Side effects (notifications, webhooks) written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_pending", "status", "next_attempt_at"), {"sqlite_autoincrement": True})
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: Optional[int] = Field(default=None, index=True)
+    kind: str = Field(max_length=32)
+    payload: Optional[dict] = _json()
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts(nullable=False)
+    created_at: datetime = _ts(nullable=False)
+    last_error: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text()))

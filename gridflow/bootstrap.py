@@ -1,0 +1,79 @@
+"""The one composition root: settings + clock in, a wired application out.
+
+The API, the CLI, the Celery worker and the tests all build gridflow here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .adapters.db import Database
+from .engine.calendar import default_registry, load_overrides
+from .engine.clock import Clock, ScaledClock, SystemClock
+from .service.catalog import WorkflowCatalog
+from .service.context import Services
+from .service.seed import seed_demo
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    services: Services
+    runner: object | None  # a timer runner, or None when Celery workers fire timers
+
+    def close(self) -> None:
+        if self.runner is not None and hasattr(self.runner, "stop"):
+            self.runner.stop()
+        self.services.db.dispose()
+
+
+def build_clock(settings: Settings) -> Clock:
+    if settings.clock_scale != 1.0:
+        return ScaledClock(datetime.now(timezone.utc), settings.clock_scale)
+    return SystemClock()
+
+
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *, create_schema: bool | None = None,
+              runner: str = "auto", seed: bool | None = None) -> App:
+    """Wire gridflow.
+
+    ``create_schema``: run migrations on an empty database (default: only for SQLite, the embedded
+    default). A database behind or ahead of the code is always refused with the command to run.
+    ``runner``: "auto" (a thread runner unless a broker is configured), "thread", "inline" or "none".
+    """
+    settings = settings or Settings()
+    clock = clock or build_clock(settings)
+    db = Database(settings.database_url)
+    if create_schema is None:
+        create_schema = settings.is_sqlite
+    if create_schema and db.is_empty():
+        log.info("empty database: creating the schema")
+        db.upgrade()
+    db.check_schema()
+    overrides = load_overrides(settings.calendar_overrides) if settings.calendar_overrides else None
+    catalog = WorkflowCatalog(default_registry(overrides))
+    catalog.load_shipped()
+    if settings.workflows_dir:
+        catalog.add_directory(settings.workflows_dir)
+    svc = Services(db=db, catalog=catalog, clock=clock, settings=settings)
+    with svc.uow() as uow:
+        catalog.sync(uow.session, clock.now())
+        uow.commit()
+    if seed if seed is not None else settings.seed_demo:
+        if seed_demo(svc):
+            log.info("seeded the demo organisation")
+    timer_runner = None
+    if runner == "auto":
+        runner = "none" if settings.broker_url else "thread"
+    if runner == "thread":
+        from .adapters.timers import ThreadTimerRunner
+        timer_runner = ThreadTimerRunner(svc)
+    elif runner == "inline":
+        from .adapters.timers import InlineTimerRunner
+        timer_runner = InlineTimerRunner(svc)
+    return App(settings, svc, timer_runner)

@@ -1,0 +1,97 @@
+"""Units, users and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from ..adapters.orm import ApiKey, Unit, User
+from ..engine.definition import KNOWN_ROLES
+from ..engine.errors import GridflowError, NotFound, PayloadInvalid
+from .context import Services
+
+UNIT_KINDS = ("city", "district", "street", "community", "grid", "department")
+USER_ROLES = tuple(sorted(KNOWN_ROLES - {"system"}))
+
+
+class AlreadyExists(GridflowError):
+    code = "already_exists"
+    status = 409
+
+
+def hash_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_unit(svc: Services, code: str, name: str, kind: str, parent: str | None = None,
+                boundary_wkt: str | None = None) -> Unit:
+    if kind not in UNIT_KINDS:
+        raise PayloadInvalid(f"unknown unit kind {kind!r} (one of {', '.join(UNIT_KINDS)})", fields={"kind": kind})
+    if boundary_wkt:
+        from shapely import wkt
+        try:
+            wkt.loads(boundary_wkt)
+        except Exception:
+            raise PayloadInvalid("boundary_wkt is not valid WKT", fields={"boundary_wkt": "invalid"}) from None
+    with svc.uow() as uow:
+        if uow.session.get(Unit, code) is not None:
+            raise AlreadyExists(f"unit {code!r} already exists", code_=code)
+        if parent is not None and uow.session.get(Unit, parent) is None:
+            raise PayloadInvalid(f"parent unit {parent!r} does not exist", fields={"parent": parent})
+        unit = Unit(code=code, name=name, kind=kind, parent_code=parent, boundary_wkt=boundary_wkt)
+        uow.session.add(unit)
+        uow.commit()
+    svc.units.invalidate()
+    return unit
+
+
+def create_user(svc: Services, user_id: str, name: str, role: str, unit: str | None,
+                phone: str | None = None) -> User:
+    if role not in USER_ROLES:
+        raise PayloadInvalid(f"unknown role {role!r} (one of {', '.join(USER_ROLES)})", fields={"role": role})
+    with svc.uow() as uow:
+        if uow.session.get(User, user_id) is not None:
+            raise AlreadyExists(f"user {user_id!r} already exists")
+        if unit is not None and uow.session.get(Unit, unit) is None:
+            raise PayloadInvalid(f"unit {unit!r} does not exist", fields={"unit": unit})
+        user = User(id=user_id, name=name, role=role, unit_code=unit, phone=phone)
+        uow.session.add(user)
+        uow.commit()
+    return user
+
+
+def issue_api_key(svc: Services, user_id: str, label: str = "", token: str | None = None) -> str:
+    """Create an API key for a user; the token is shown once and stored only as a hash."""
+    token = token or "gf_" + secrets.token_urlsafe(32)
+    with svc.uow() as uow:
+        if uow.session.get(User, user_id) is None:
+            raise NotFound(f"no user {user_id!r}")
+        uow.session.add(ApiKey(user_id=user_id, key_hash=hash_key(token), label=label,
+                               created_at=svc.clock.now()))
+        try:
+            uow.commit()
+        except IntegrityError:
+            raise AlreadyExists("that API key is already in use") from None
+    return token
+
+
+def revoke_api_key(svc: Services, key_id: int) -> None:
+    with svc.uow() as uow:
+        key = uow.session.get(ApiKey, key_id)
+        if key is None:
+            raise NotFound(f"no API key {key_id}")
+        key.revoked_at = svc.clock.now()
+        uow.session.add(key)
+        uow.commit()
+
+
+def user_for_token(svc: Services, token: str) -> User | None:
+    with svc.uow(write=False) as uow:
+        row = uow.session.exec(
+            select(User).join(ApiKey, ApiKey.user_id == User.id)
+            .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at == None, User.active == True)  # noqa: E711,E712
+        ).first()
+        return row

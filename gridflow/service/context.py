@@ -1,0 +1,54 @@
+"""What every use case needs: the database, the workflow catalog, the clock and the unit tree."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..adapters.db import Database
+from ..engine.clock import Clock
+from ..settings import Settings
+from .catalog import WorkflowCatalog
+from .unit_of_work import UnitOfWork
+from .units import UnitDirectory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A committed change to a case, for listeners (live event streams, metrics)."""
+
+    number: str
+    workflow: str
+    state: str
+    version: int
+    events: tuple[dict[str, Any], ...]
+    holder_unit: str | None
+    escalation_unit: str | None
+    community_code: str | None
+    street_code: str | None
+    district_code: str | None
+    reporter_id: str | None
+    source: str  # report, action, timer, migration
+
+
+@dataclass
+class Services:
+    db: Database
+    catalog: WorkflowCatalog
+    clock: Clock
+    settings: Settings
+    units: UnitDirectory = field(default_factory=UnitDirectory)
+    listeners: list[Callable[[Change], None]] = field(default_factory=list)
+
+    def uow(self, write: bool = True) -> UnitOfWork:
+        return UnitOfWork(self.db, write=write)
+
+    def publish(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(change)
+            except Exception:  # a broken listener must never undo a committed change
+                log.exception("change listener failed for %s", change.number)
