@@ -64,9 +64,7 @@ def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     db = Database(f"sqlite:///{path}")
     db.upgrade()
-    with db.write_engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.dispose()
+    db.dispose()  # the last connection to close checkpoints the WAL into the main file
     return path
 
 
@@ -84,9 +82,7 @@ def _truncate_pg(url: str) -> None:
 def db_url(request, tmp_path, sqlite_template) -> str:
     """Parametrised: every test using it runs on real SQLite and on the real PostgreSQL server."""
     if request.param == "sqlite":
-        path = tmp_path / "gridflow.db"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
+        return _copy_template(sqlite_template, tmp_path)
     url = request.getfixturevalue("pg_database_url")
     _truncate_pg(url)
     return url
@@ -94,8 +90,16 @@ def db_url(request, tmp_path, sqlite_template) -> str:
 
 @pytest.fixture
 def sqlite_url(tmp_path, sqlite_template) -> str:
+    return _copy_template(sqlite_template, tmp_path)
+
+
+def _copy_template(template: Path, tmp_path: Path) -> str:
     path = tmp_path / "gridflow.db"
-    shutil.copy(sqlite_template, path)
+    shutil.copy(template, path)
+    for suffix in ("-wal", "-shm"):
+        side = template.with_name(template.name + suffix)
+        if side.exists():
+            shutil.copy(side, path.with_name(path.name + suffix))
     return f"sqlite:///{path}"
 
 

@@ -24,9 +24,11 @@ class UnitOfWork:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if not self.committed:
+            if not self.committed and self.write:
                 self.session.rollback()
         finally:
+            # close() releases the connection (rolling back any read transaction) without
+            # expiring loaded rows, so read-side callers can use what they fetched.
             self.session.close()
 
     def commit(self) -> None:

@@ -1,0 +1,103 @@
+"""Schema checks at start, workflow versions stored as they were, corrupted snapshots reported."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from gridflow.adapters.db import Database, DatabaseUnavailable, SchemaMismatch
+from gridflow.bootstrap import bootstrap
+from gridflow.engine.errors import DefinitionError
+from gridflow.service.catalog import SHIPPED_DIR
+from gridflow.settings import Settings
+from tests.integration.helpers import report, snapshot
+
+
+def test_empty_sqlite_database_is_created_on_first_start(tmp_path, clock):
+    app = bootstrap(Settings(database_url=f"sqlite:///{tmp_path}/new/gridflow.db"), clock, runner="none")
+    try:
+        assert app.services.db.schema_status()[0] == app.services.db.schema_status()[1]
+    finally:
+        app.close()
+
+
+def test_database_without_schema_is_refused_with_the_command_to_run(pg_database_url, clock):
+    url = sa.engine.make_url(pg_database_url)
+    # A second, empty database of this run's own.
+    name = url.database + "_empty"
+    admin = sa.create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    try:
+        with pytest.raises(SchemaMismatch, match="gridflow db upgrade"):
+            bootstrap(Settings(database_url=url.set(database=name).render_as_string(False)), clock, runner="none")
+    finally:
+        admin = sa.create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.mark.parametrize("sql,expected", [
+    ("UPDATE alembic_version SET version_num = 'ffff_from_a_newer_release'", "newer than this code"),
+    ("DELETE FROM alembic_version", "run `gridflow db upgrade`"),
+])
+def test_database_ahead_or_behind_the_code_is_refused(sqlite_url, clock, sql, expected):
+    db = Database(sqlite_url)
+    with db.write_engine.begin() as conn:
+        conn.exec_driver_sql(sql)
+    db.dispose()
+    with pytest.raises(SchemaMismatch, match=expected):
+        bootstrap(Settings(database_url=sqlite_url), clock, runner="none")
+
+
+def test_unreachable_database_is_a_clear_error(clock):
+    with pytest.raises(DatabaseUnavailable, match="unreachable"):
+        bootstrap(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"), clock, runner="none")
+
+
+def test_changed_definition_without_new_version_is_refused(make_app, db_url, tmp_path, clock):
+    make_app(db_url)  # stores the shipped versions
+    custom = tmp_path / "wf"
+    custom.mkdir()
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    (custom / "grid_event_local.yaml").write_text(text.replace("duration: 16wh", "duration: 8wh"), encoding="utf-8")
+    with pytest.raises(DefinitionError, match="new version number|different content"):
+        make_app(db_url, workflows_dir=custom)
+
+
+def test_cases_stay_on_their_version_and_new_cases_take_the_newest(make_app, db_url, tmp_path):
+    app = make_app(db_url)
+    old = report(app.services)
+    custom = tmp_path / "wf"
+    custom.mkdir()
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    (custom / "grid_event_v2.yaml").write_text(
+        text.replace("version: 1", "version: 2").replace("duration: 16wh", "duration: 8wh"), encoding="utf-8")
+    app2 = make_app(db_url, workflows_dir=custom)
+    new = report(app2.services)
+    assert snapshot(app2.services, old.number)[0].workflow_version == 1
+    assert snapshot(app2.services, new.number)[0].workflow_version == 2
+    # A process that no longer ships v2 still runs v2 cases from the stored definition.
+    app3 = make_app(db_url)
+    assert app3.services.catalog.get("grid_event", 2).version == 2
+
+
+def test_corrupted_definition_snapshot_is_reported_not_replaced(make_app, db_url, tmp_path):
+    app = make_app(db_url)
+    custom = tmp_path / "wf"
+    custom.mkdir()
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    (custom / "v2.yaml").write_text(text.replace("version: 1", "version: 2"), encoding="utf-8")
+    make_app(db_url, workflows_dir=custom)
+    with app.services.db.write_engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE workflow_versions SET source_text = 'name: grid_event\nversion: 2\n' "
+                             "WHERE name = 'grid_event' AND version = 2")
+    app3 = make_app(db_url)
+    assert ("grid_event", 2) in app3.services.catalog.corrupted
+    with pytest.raises(DefinitionError, match="corrupted"):
+        app3.services.catalog.get("grid_event", 2)
+    with app.services.db.read_engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT source_text FROM workflow_versions WHERE version = 2").scalar()
+    assert stored.startswith("name: grid_event\nversion: 2\n")  # left as found, for a human to look at

@@ -1,0 +1,137 @@
+"""Durable timers: fired through the service, idempotent, caught up after downtime, shared by runners."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from gridflow.adapters.orm import EventRow, TimerRow
+from gridflow.adapters.timers import InlineTimerRunner
+from gridflow.service.cases import fire_timer
+from tests.integration.helpers import HOUSING, act, dispatched_case, report, snapshot
+
+
+def _events(svc, number, type_):
+    return [e for e in snapshot(svc, number)[1] if e.type == type_]
+
+
+def test_unacknowledged_case_escalates_to_street_after_one_working_day(app, clock):
+    number = dispatched_case(app.services)  # Wed 2026-09-30 08:00 local, the last working day before the holiday
+    clock.set(clock.now() + timedelta(days=8, hours=1))  # Thu 2026-10-08 09:00 local: still within the day
+    app.runner.run_due()
+    assert not _events(app.services, number, "DeadlineBreached")
+    clock.set(clock.now() + timedelta(hours=9))  # after close of business on 10-08
+    app.runner.run_due()
+    row, events, timers = snapshot(app.services, number)
+    breaches = [e for e in events if e.type == "DeadlineBreached"]
+    assert len(breaches) == 1 and breaches[0].data["deadline"].startswith("acknowledge")
+    assert row.escalation_level == 1 and row.escalation_unit == "370602001"  # 向阳街道
+    assert any(e.type == "DeadlineWarned" for e in events)
+    assert [t.kind for t in timers] == ["breach"]  # the repeat: a further breach climbs further
+
+
+def test_runner_started_after_downtime_fires_what_fell_due_once_each(app, clock):
+    numbers = [dispatched_case(app.services) for _ in range(3)]
+    clock.set(clock.now() + timedelta(days=8, hours=10))  # the runner was down over the holiday week
+    first = InlineTimerRunner(app.services).run_due()
+    assert first and all(o.lateness_s is not None for o in first)
+    again = InlineTimerRunner(app.services).run_due()  # a restart: nothing fires twice
+    assert again == []
+    for n in numbers:
+        assert len(_events(app.services, n, "DeadlineBreached")) == 1
+        assert len(_events(app.services, n, "DeadlineWarned")) == 1
+
+
+def test_firing_a_timer_twice_changes_nothing(app, clock):
+    number = dispatched_case(app.services)
+    _, _, timers = snapshot(app.services, number)
+    breach = next(t for t in timers if t.kind == "breach")
+    clock.set(breach.due_at + timedelta(seconds=1))
+    assert fire_timer(app.services, breach.id).status == "fired"
+    assert fire_timer(app.services, breach.id).status == "missing"
+    assert len(_events(app.services, number, "DeadlineBreached")) == 1
+
+
+def test_timer_of_a_case_that_moved_on_is_stale(app, clock):
+    number = dispatched_case(app.services)
+    _, _, timers = snapshot(app.services, number)
+    breach = next(t for t in timers if t.kind == "breach")
+    # Re-insert a copy of the old row as if a broker redelivered it after the case moved on.
+    act(app.services, number, "acknowledge", HOUSING)
+    with app.services.uow() as uow:
+        ghost = TimerRow(case_id=breach.case_id, key=breach.key, deadline_id=breach.deadline_id, kind="breach",
+                         due_at=breach.due_at, set_at_version=breach.set_at_version)
+        uow.session.add(ghost)
+        uow.session.flush()
+        ghost_id = ghost.id
+        uow.commit()
+    clock.set(breach.due_at + timedelta(hours=1))
+    before = snapshot(app.services, number)[0].version
+    assert fire_timer(app.services, ghost_id).status == "stale"
+    assert snapshot(app.services, number)[0].version == before
+    assert not _events(app.services, number, "DeadlineBreached")
+
+
+def test_suspending_pauses_the_handling_clock_and_resuming_restores_it(app, clock):
+    number = dispatched_case(app.services)
+    act(app.services, number, "acknowledge", HOUSING)
+    act(app.services, number, "suspend", HOUSING, {"reason": "居民外出，无法入户"})
+    assert snapshot(app.services, number)[2] == []  # no timers while the SLA clock is paused
+    clock.set(clock.now() + timedelta(days=30))
+    app.runner.run_due()
+    assert not _events(app.services, number, "DeadlineBreached")
+    act(app.services, number, "resume", HOUSING)
+    assert {t.kind for t in snapshot(app.services, number)[2]} == {"warning", "breach"}
+
+
+def test_two_runners_side_by_side_fire_each_timer_once(make_app, db_url, clock):
+    app = make_app(db_url)
+    numbers = [dispatched_case(app.services) for _ in range(12)]
+    clock.set(clock.now() + timedelta(days=9))
+    runners = [InlineTimerRunner(app.services, name=f"runner-{i}") for i in range(2)]
+    barrier = threading.Barrier(2)
+    fired: list[list] = [[], []]
+
+    def run(i):
+        barrier.wait()
+        fired[i] = runners[i].run_due(limit=3)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with app.services.uow(write=False) as uow:
+        breaches = uow.session.exec(select(EventRow).where(EventRow.type == "DeadlineBreached")).all()
+    assert len(breaches) == len(numbers)
+    assert len({(b.case_id, b.data["deadline"], b.data["breach"]) for b in breaches}) == len(numbers)
+    assert sum(1 for o in fired[0] + fired[1] if o.status == "fired") == 2 * len(numbers)  # warning + breach
+    if app.services.db.dialect == "postgresql":
+        assert all(fired), "with SKIP LOCKED both runners get work"
+
+
+def test_expired_claim_of_a_dead_runner_is_taken_over(app, clock):
+    number = dispatched_case(app.services)
+    clock.set(clock.now() + timedelta(days=9))
+    from gridflow.service.cases import claim_due_timers
+    claimed = claim_due_timers(app.services, "runner-that-dies")
+    assert claimed
+    assert InlineTimerRunner(app.services).run_due() == []  # claims still held
+    clock.advance(seconds=app.services.settings.timer_claim_seconds + 1)
+    outcomes = InlineTimerRunner(app.services).run_due()
+    assert {o.status for o in outcomes} == {"fired"}
+    assert len(_events(app.services, number, "DeadlineBreached")) == 1
+
+
+def test_rating_deadline_passing_rates_by_default(app, clock):
+    number = dispatched_case(app.services)
+    act(app.services, number, "acknowledge", HOUSING)
+    act(app.services, number, "reply", HOUSING, {"result": "已更换灯泡"})
+    clock.set(clock.now() + timedelta(days=30))
+    app.runner.run_due()
+    row, events, _ = snapshot(app.services, number)
+    assert row.state in ("reviewing",) and row.rating == "satisfied"
+    assert any(e.type == "ActionTaken" and e.data["action"] == "rate_by_default" for e in events)
