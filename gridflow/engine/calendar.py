@@ -81,6 +81,10 @@ class CalendarError(ValueError):
 
 
 def _us(at: datetime, what: str) -> int:
+    try:  # the hot path: an aware datetime (naive ones and non-datetimes raise TypeError here)
+        return (at - _EPOCH) // _US
+    except TypeError:
+        pass
     if not isinstance(at, datetime):
         raise CalendarError(f"{what} must be a timezone-aware datetime, got {at!r}")
     if at.tzinfo is None or at.utcoffset() is None:
@@ -89,10 +93,12 @@ def _us(at: datetime, what: str) -> int:
 
 
 def _dt(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+    return _EPOCH + timedelta(0, 0, us)  # positional: measurably faster than microseconds=us
 
 
 def _amount(seconds: float) -> int:
+    if type(seconds) is float and 0.0 <= seconds < math.inf:  # the hot path (NaN fails the comparison)
+        return round(seconds * _US_PER_S)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise CalendarError(f"an amount of working time must be a number of seconds, got {seconds!r}")
     if not math.isfinite(seconds) or seconds < 0:
@@ -135,6 +141,11 @@ class BusinessCalendar(ABC):
 
     @abstractmethod
     def elapsed(self, start: datetime, end: datetime) -> float: ...
+
+    def working_days_span(self, start: datetime, days: int) -> tuple[datetime, float]:
+        """``add_working_days(start, days)`` and the working seconds from ``start`` to it, together."""
+        due = self.add_working_days(start, days)
+        return due, self.elapsed(start, due)
 
     @abstractmethod
     def is_working_day(self, d: date) -> bool: ...
@@ -307,12 +318,20 @@ class WorkingCalendar(BusinessCalendar):
     # -- the interface --------------------------------------------------------------------------
 
     def add(self, start: datetime, seconds: float) -> datetime:
-        t = _us(start, "start")
-        left = _amount(seconds)
+        # _us() and _amount() inlined for the common case: this runs several times per decision.
+        try:
+            t = (start - _EPOCH) // _US
+        except TypeError:
+            t = _us(start, "start")
+        if type(seconds) is float and 0.0 <= seconds < math.inf:
+            left = round(seconds * _US_PER_S)
+        else:
+            left = _amount(seconds)
         if left == 0:
             return _dt(t)
-        n = self._ordinal(start)
-        for a, b in self._day(n)[0]:
+        n = start.astimezone(self.tz).toordinal()
+        cache = self._days
+        for a, b in (cache.get(n) or self._day(n))[0]:
             if t < b:
                 s = a if a > t else t
                 if left <= b - s:
@@ -321,7 +340,7 @@ class WorkingCalendar(BusinessCalendar):
         idle = 0
         while True:
             n += 1
-            ivs, length = self._day(n)
+            ivs, length = cache.get(n) or self._day(n)
             if left <= length:
                 break
             left -= length
@@ -337,30 +356,67 @@ class WorkingCalendar(BusinessCalendar):
     def add_working_days(self, start: datetime, days: int) -> datetime:
         _us(start, "start")
         days = _check_days(days)
-        n = self._ordinal(start)
-        if days == 0 and self._day(n)[1]:
-            return _dt(self._day(n)[0][-1][1])
+        n = start.astimezone(self.tz).toordinal()
+        cache = self._days
+        entry = cache.get(n) or self._day(n)
+        if days == 0 and entry[1]:
+            return _dt(entry[0][-1][1])
         left, idle = days or 1, 0  # 0 days on a day off: the next working day closes it
         while left:
             n += 1
-            if self._day(n)[1]:
+            entry = cache.get(n) or self._day(n)
+            if entry[1]:
                 left -= 1
                 idle = 0
             else:
                 idle += 1
                 if idle > _MAX_IDLE_DAYS:
                     raise CalendarError(f"calendar {self.name!r} has no working day in {_MAX_IDLE_DAYS} days")
-        return _dt(self._day(n)[0][-1][1])
+        return _dt(entry[0][-1][1])
+
+    def working_days_span(self, start: datetime, days: int) -> tuple[datetime, float]:
+        # One pass where the default takes two: every deadline counted in working days starts here.
+        t = _us(start, "start")
+        days = _check_days(days)
+        n = start.astimezone(self.tz).toordinal()
+        cache = self._days
+        entry = cache.get(n) or self._day(n)
+        total = 0
+        for a, b in entry[0]:
+            if b > t:
+                total += b - (a if a > t else t)
+        if not (days == 0 and entry[1]):
+            left, idle = days or 1, 0  # 0 days on a day off: the next working day closes it
+            while left:
+                n += 1
+                entry = cache.get(n) or self._day(n)
+                if entry[1]:
+                    total += entry[1]
+                    left -= 1
+                    idle = 0
+                else:
+                    idle += 1
+                    if idle > _MAX_IDLE_DAYS:
+                        raise CalendarError(f"calendar {self.name!r} has no working day in {_MAX_IDLE_DAYS} days")
+        return _dt(entry[0][-1][1]), total / _US_PER_S
 
     def elapsed(self, start: datetime, end: datetime) -> float:
-        s, e = _us(start, "start"), _us(end, "end")
+        try:  # _us() inlined for the common case
+            s, e = (start - _EPOCH) // _US, (end - _EPOCH) // _US
+        except TypeError:
+            s, e = _us(start, "start"), _us(end, "end")
         if e <= s:
             return 0.0
-        n0, n1 = self._ordinal(start), self._ordinal(end)
-        total = self._overlap(n0, s, e)
+        tz = self.tz
+        n0, n1 = start.astimezone(tz).toordinal(), end.astimezone(tz).toordinal()
+        days = self._days
+        total = 0
+        for a, b in (days.get(n0) or self._day(n0))[0]:  # _overlap(n0, s, e), inlined
+            lo, hi = (a if a > s else s), (b if b < e else e)
+            if hi > lo:
+                total += hi - lo
         if n1 != n0:
             total += self._overlap(n1, s, e)
-            days = self._days
             for n in range(n0 + 1, n1):
                 entry = days.get(n) or self._day(n)
                 total += entry[1]
@@ -368,7 +424,7 @@ class WorkingCalendar(BusinessCalendar):
 
     def _overlap(self, n: int, s: int, e: int) -> int:
         total = 0
-        for a, b in self._day(n)[0]:
+        for a, b in (self._days.get(n) or self._day(n))[0]:
             lo, hi = (a if a > s else s), (b if b < e else e)
             if hi > lo:
                 total += hi - lo

@@ -16,6 +16,8 @@ UTC = timezone.utc
 
 
 def ensure_aware(at: datetime, what: str = "datetime") -> datetime:
+    if at.tzinfo is UTC:  # the common case, and on every decision's path
+        return at
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got naive {at.isoformat()}")
     return at.astimezone(UTC)

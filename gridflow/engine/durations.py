@@ -37,6 +37,9 @@ class DurationError(ValueError):
     pass
 
 
+_PARSED: dict[str, "Duration"] = {}  # durations are few and immutable: each text is parsed once
+
+
 @dataclass(frozen=True, slots=True)
 class Duration:
     amount: float
@@ -44,6 +47,17 @@ class Duration:
 
     @classmethod
     def parse(cls, text: str | int | float) -> "Duration":
+        if isinstance(text, str):
+            parsed = _PARSED.get(text)
+            if parsed is None:
+                parsed = cls._parse(text)
+                if len(_PARSED) < 1024:
+                    _PARSED[text] = parsed
+            return parsed
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str | int | float) -> "Duration":
         if isinstance(text, bool) or not isinstance(text, (str, int, float)):
             raise DurationError(f"a duration must be text like '16wh', '2wd', '4h' or '30m', got {text!r}")
         if isinstance(text, (int, float)):
@@ -66,9 +80,27 @@ class Duration:
     def is_working_time(self) -> bool:
         return self.unit in (WORKING_HOURS, WORKING_DAYS)
 
+    @property
+    def seconds(self) -> float | None:
+        """The exact length in seconds of working or calendar time; None for working days.
+
+        Rounded to the microsecond, as calendars count, so that a deadline's allowance equals
+        the working time between its start and its due. Working days have no fixed length:
+        it depends on the time of day and the days off they span.
+        """
+        if self.unit == WORKING_DAYS:
+            return None
+        return round(self.amount * _SECONDS[self.unit] * 1_000_000) / 1_000_000
+
     def __str__(self) -> str:
         amount = int(self.amount) if self.amount == int(self.amount) else self.amount
         return f"{amount}{_SHORT[self.unit]}"
+
+    def span(self, start: datetime, calendar) -> tuple[datetime, float]:
+        """When a deadline of this length started at ``start`` is due, and the working seconds it allows."""
+        if self.unit == WORKING_DAYS:
+            return calendar.working_days_span(start, int(self.amount))
+        return self.due(start, calendar), self.seconds
 
     def due(self, start: datetime, calendar) -> datetime:
         """The instant this duration after ``start`` ends on ``calendar``.
