@@ -56,35 +56,49 @@ def _check(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
 
 
 def validate_payload(action: ActionDef, payload: Mapping[str, Any] | None) -> dict[str, Any]:
-    payload = dict(payload or {})
+    """The clean payload (declared fields checked and normalised, common fields kept), or PayloadInvalid."""
+    fields = action.fields
+    if not payload:
+        for f in fields:
+            if f.required:
+                break
+        else:
+            return {}
+        payload = {}
+    elif not isinstance(payload, dict) and not isinstance(payload, Mapping):
+        raise PayloadInvalid(f"payload for {action.name!r} must be a mapping of field names to values, "
+                             f"got {type(payload).__name__}", action=action.name, fields={})
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
-    specs = {f.name: f for f in action.fields}
-    for name, value in payload.items():
-        if name in specs:
-            continue
-        if name == "comment":
-            if not isinstance(value, str) or len(value) > _MAX_TEXT:
-                errors[name] = f"must be text of at most {_MAX_TEXT} characters"
-            else:
-                clean[name] = value
-        elif name == "attachments":
-            if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
-                errors[name] = "must be a list of attachment objects"
-            else:
-                clean[name] = value
-        else:
-            errors[name] = "is not a field of this action"
-    for name, spec in specs.items():
-        if payload.get(name) is None:
+    given = 0  # declared fields present with a value
+    for spec in fields:
+        value = payload.get(spec.name)
+        if value is None:
             if spec.required:
-                errors[name] = "is required"
+                errors[spec.name] = "is required"
             continue
-        value, err = _check(spec, payload[name])
+        given += 1
+        value, err = _check(spec, value)
         if err:
-            errors[name] = err
+            errors[spec.name] = err
         else:
-            clean[name] = value
+            clean[spec.name] = value
+    if given < len(payload):  # something besides the declared fields
+        for name, value in payload.items():
+            if any(f.name == name for f in fields):
+                continue
+            if name == "comment":
+                if not isinstance(value, str) or len(value) > _MAX_TEXT:
+                    errors[name] = f"must be text of at most {_MAX_TEXT} characters"
+                else:
+                    clean[name] = value
+            elif name == "attachments":
+                if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
+                    errors[name] = "must be a list of attachment objects"
+                else:
+                    clean[name] = value
+            else:
+                errors[name] = "is not a field of this action"
     if errors:
         summary = "; ".join(f"{k} {v}" for k, v in errors.items())
         raise PayloadInvalid(f"payload for {action.name!r} is invalid: {summary}", action=action.name,
