@@ -138,7 +138,8 @@ class EscalationLadder:
         return len(self.levels) - 1
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: the engine caches one compiled machine per definition for as long as it lives.
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class WorkflowDefinition:
     name: str
     version: int
