@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime, timedelta
+from functools import partial
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,7 +31,7 @@ from transitions import Machine  # noqa: E402
 from gridflow.engine import Actor, Engine, default_registry, load_file  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
-START = datetime(2026, 9, 14, 9, 0, tzinfo=SH)  # a Monday morning
+START = datetime(2026, 9, 14, 9, 0, tzinfo=SH).astimezone(timezone.utc)  # a Monday morning; clocks give UTC
 REPORTER = Actor("resident-1", "resident", None)
 DISPATCHER = Actor("disp-1", "community_dispatcher", "community-1")
 HANDLER = Actor("dept-1", "department_handler", "housing")
@@ -53,6 +54,8 @@ SCRIPT = [
     ("fire", "breach", None, None, 0),  # nobody rated: rate_by_default moves it to review
     ("act", "verify_pass", CHECKER, None, 30),
 ]
+SCRIPT = [(kind, name, actor, payload, timedelta(minutes=wait))
+          for kind, name, actor, payload, wait in SCRIPT]
 # The state-changing triggers of the same script, for the bare machine.
 BARE_SCRIPT = [
     ("dispatch", None), ("acknowledge", None), ("suspend", None), ("resume", None), ("reply", None),
@@ -69,23 +72,21 @@ def run_engine(engine: Engine, ops: int) -> tuple[int, float]:
         n += 1
         now = START + timedelta(minutes=n % 600)
         decision = engine.open(f"GE-{n}", REPORTER, now, origin_unit="community-1")
-        case, pending = decision.case, list(decision.schedule)
+        case = decision.case
+        latest = {t.kind: t for t in decision.schedule}  # the script fires the newest timer of a kind
         done += 1
         for kind, name, actor, payload, wait in SCRIPT:
             if kind == "act":
-                now += timedelta(minutes=wait)
+                now += wait
                 decision = engine.act(case, name, actor, payload, now)
             else:
-                timer = next(t for t in pending if t.kind == name)
+                timer = latest[name]
                 now = max(now, timer.due_at)
                 decision = engine.fire(case, timer, now)
             done += 1
             case = decision.case
-            if decision.cancel:
-                pending = [t for t in pending if t.deadline_id not in decision.cancel]
-            if decision.schedule:
-                pending = [t for t in pending if t.deadline_id not in {s.deadline_id for s in decision.schedule}]
-                pending.extend(decision.schedule)
+            for t in decision.schedule:
+                latest[t.kind] = t
         assert case.state == "closed", case.state
     return done, time.perf_counter() - t0
 
@@ -97,6 +98,10 @@ class _Model:
         self.state = state
 
 
+def _route_holds(route, payload=None) -> bool:
+    return (payload or {}).get(route.field) in route.values
+
+
 def bare_machine(engine: Engine) -> Machine:
     """The same states and transitions, built afresh, with route conditions as plain callables."""
     defn = engine.definition
@@ -104,7 +109,7 @@ def bare_machine(engine: Engine) -> Machine:
     for a in defn.actions.values():
         for r in a.routes:
             transitions.append({"trigger": a.name, "source": list(a.sources), "dest": r.dest,
-                                "conditions": [lambda payload=None, r=r: (payload or {}).get(r.field) in r.values]})
+                                "conditions": [partial(_route_holds, r)]})
         if a.dest is not None:
             transitions.append({"trigger": a.name, "source": list(a.sources), "dest": a.dest})
     return Machine(model=None, states=list(defn.states), initial=defn.initial, auto_transitions=False,
@@ -122,6 +127,8 @@ def run_bare(machine: Machine, ops: int) -> tuple[int, float]:
             done += 1
             if done == ops:
                 break
+        else:
+            assert model.state == "closed", model.state
     return done, time.perf_counter() - t0
 
 
