@@ -354,25 +354,7 @@ class WorkingCalendar(BusinessCalendar):
         raise AssertionError("unreachable: the day's length covered the remaining time")
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
-        _us(start, "start")
-        days = _check_days(days)
-        n = start.astimezone(self.tz).toordinal()
-        cache = self._days
-        entry = cache.get(n) or self._day(n)
-        if days == 0 and entry[1]:
-            return _dt(entry[0][-1][1])
-        left, idle = days or 1, 0  # 0 days on a day off: the next working day closes it
-        while left:
-            n += 1
-            entry = cache.get(n) or self._day(n)
-            if entry[1]:
-                left -= 1
-                idle = 0
-            else:
-                idle += 1
-                if idle > _MAX_IDLE_DAYS:
-                    raise CalendarError(f"calendar {self.name!r} has no working day in {_MAX_IDLE_DAYS} days")
-        return _dt(entry[0][-1][1])
+        return self.working_days_span(start, days)[0]
 
     def working_days_span(self, start: datetime, days: int) -> tuple[datetime, float]:
         # One pass where the default takes two: every deadline counted in working days starts here.
