@@ -31,7 +31,7 @@ from .case import (
     BREACH, WARNING, Actor, CaseSnapshot, Deadline, Decision, Event, Notification, TimerSpec,
 )
 from .clock import ensure_aware
-from .definition import ActionDef, TimerDef, WorkflowDefinition
+from .definition import ActionDef, StateDef, TimerDef, WorkflowDefinition
 from .durations import WORKING_DAYS, WORKING_HOURS, Duration
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
 from .guards import GuardContext, GuardRegistry, default_guards
@@ -255,6 +255,24 @@ class Engine:
         self._apply(w, act, actor, clean)
         return w.decision()
 
+    def enter_state(self, case: CaseSnapshot, actor: Actor, now: datetime) -> Decision:
+        """Start afresh the deadlines of the state the case is in, as if it had just entered it.
+
+        For a case moved onto another workflow version (or another state) by an administrator:
+        deadlines it still carries are stopped, its state's timers start now, and a final state
+        closes it. The caller records why (e.g. a ``WorkflowMigrated`` event).
+        """
+        now = self._now(case, now)
+        st = self.definition.states.get(case.state)
+        if st is None:
+            raise ActionNotAllowed(f"workflow {self.definition.key} has no state {case.state!r}",
+                                   state=case.state, allowed=[])
+        w = _Work(case, now)
+        for d in list(w.deadlines.values()):
+            self._stop(w, d, actor, "restarted")
+        self._arrive(w, st, actor, resumed=set())
+        return w.decision()
+
     def fire(self, case: CaseSnapshot, timer: TimerSpec, now: datetime) -> Decision:
         """Fire a due timer. A stale timer (already fired, or the case moved on) yields no events."""
         now = self._now(case, now)
@@ -423,35 +441,38 @@ class Engine:
         return self.definition.states[state].holder_roles
 
     def _move(self, w: _Work, source: str, dest: str, actor: Actor) -> None:
-        states = self.definition.states
-        dst = states[dest]
-        now = w.now
+        dst = self.definition.states[dest]
+        pausing = dst.pauses_sla and not dst.final
         resumed: set[str] = set()
         for d in list(w.deadlines.values()):
-            if d.run_since is not None:  # running
-                if dst.pauses_sla and not dst.final:
+            if d.run_since is not None:  # running: it pauses in a pausing state, else stops
+                if pausing:
                     self._pause(w, d, actor)
                 else:
                     self._stop(w, d, actor, "state_left")
-            elif d.state == dest and source != dest and not dst.final:
+            elif d.state == dest and source != dest and not dst.final:  # paused, and back where it runs
                 self._resume(w, d, actor)
                 resumed.add(d.timer)
-            elif not (dst.pauses_sla and not dst.final):
+            elif not pausing:
                 self._stop(w, d, actor, "state_left")
+        self._arrive(w, dst, actor, resumed)
+
+    def _arrive(self, w: _Work, dst: StateDef, actor: Actor, resumed: set[str]) -> None:
+        """Settle the case in ``dst``: the case-level pause clock, then close or start its timers."""
         # Case-level SLA clock: calendar time spent in pausing states is excluded.
-        src_pauses = states[source].pauses_sla
-        if dst.pauses_sla and not src_pauses and not dst.final:
-            w.paused_since = now
-        elif src_pauses and (not dst.pauses_sla or dst.final) and w.paused_since is not None:
-            w.paused_seconds += (now - w.paused_since).total_seconds()
+        pausing = dst.pauses_sla and not dst.final
+        if pausing and w.paused_since is None:
+            w.paused_since = w.now
+        elif not pausing and w.paused_since is not None:
+            w.paused_seconds += (w.now - w.paused_since).total_seconds()
             w.paused_since = None
-        w.state = dest
+        w.state = dst.name
         if dst.final:
-            w.closed_at = now
+            w.closed_at = w.now
             w.outcome = dst.outcome
-            w.event("CaseClosed", actor, state=dest, outcome=dst.outcome)
-            return
-        self._enter(w, dest, actor, resumed)
+            w.event("CaseClosed", actor, state=dst.name, outcome=dst.outcome)
+        else:
+            self._enter(w, dst.name, actor, resumed)
 
     def _enter(self, w: _Work, state: str, actor: Actor, resumed: set[str]) -> None:
         for tdef, duration in self._entry_timers[state]:
