@@ -12,7 +12,7 @@ import json
 from collections import deque
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
@@ -103,7 +103,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
     return data, lines
 
 
-def load_file(path: str | Path, *, guards=None, calendars: Iterable[str] | None = None) -> WorkflowDefinition:
+def load_file(path: str | Path, *, guards=None, calendars=None) -> WorkflowDefinition:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -143,6 +143,11 @@ def _str_list(c: _Collector, raw: Any, path: Path_, element: str, what: str) -> 
     return ()
 
 
+def _item(raw: dict, key: str, i: int, path: Path_) -> Path_:
+    """The path of the i-th name under ``key``: the item itself in a list, else the key."""
+    return path + (key, i) if isinstance(raw.get(key), list) else path + (key,)
+
+
 def _unknown_keys(c: _Collector, raw: dict, allowed: set[str], path: Path_, element: str) -> None:
     for key in raw:
         if key not in allowed:
@@ -158,12 +163,19 @@ def _duration(c: _Collector, raw: Any, path: Path_, element: str) -> Duration | 
 
 
 def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | None = None, guards=None,
-          calendars: Iterable[str] | None = None) -> WorkflowDefinition:
-    """Validate plain data and build the frozen definition, or raise with every problem."""
+          calendars=None) -> WorkflowDefinition:
+    """Validate plain data and build the frozen definition, or raise with every problem.
+
+    ``guards`` is a GuardRegistry (default: the built-in guards); ``calendars`` the calendar
+    names definitions may use, or a CalendarRegistry (default: "cn" and "24x7").
+    """
     from .guards import default_guards
 
     guards = guards if guards is not None else default_guards()
-    calendar_names = set(calendars) if calendars is not None else {"cn", "24x7"}
+    if calendars is None:
+        calendar_names = {"cn", "24x7"}
+    else:  # names, or a CalendarRegistry
+        calendar_names = set(calendars.names() if hasattr(calendars, "names") else calendars)
     c = _Collector(source, lines or {})
     if not isinstance(data, dict):
         c.add((), "workflow", "a workflow definition must be a mapping")
@@ -251,8 +263,7 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
             c.add(path + ("from",), el, "an action needs at least one 'from' state")
         for i, s in enumerate(sources):
             if s not in state_names:
-                c.add(path + ("from", i) if isinstance(araw.get("from"), list) else path + ("from",), el,
-                      f"unknown state {s!r} in 'from'")
+                c.add(_item(araw, "from", i, path), el, f"unknown state {s!r} in 'from'")
         dest = araw.get("to")
         if dest is not None and dest not in state_names:
             c.add(path + ("to",), el, f"unknown state {dest!r} in 'to'")
@@ -261,11 +272,12 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
             c.add(path + ("roles",), el, "an action needs at least one role")
         for i, r in enumerate(aroles):
             if r not in role_set:
-                c.add(path + ("roles",), el, f"unknown role {r!r} (declare it in the workflow's roles)")
+                c.add(_item(araw, "roles", i, path), el, f"unknown role {r!r} (declare it in the workflow's roles)")
         aguards = _str_list(c, araw.get("guards"), path + ("guards",), el, "guards")
-        for g in aguards:
+        for i, g in enumerate(aguards):
             if g not in guards:
-                c.add(path + ("guards",), el, f"guard {g!r} is not registered (registered: {', '.join(guards.names())})")
+                c.add(_item(araw, "guards", i, path), el,
+                      f"guard {g!r} is not registered (registered: {', '.join(guards.names())})")
         fields: list[FieldSpec] = []
         fraw = araw.get("fields") or {}
         if not isinstance(fraw, dict):
@@ -285,9 +297,14 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
             choices = _str_list(c, fspec.get("choices"), fpath + ("choices",), el, "choices")
             if ftype == "choice" and not choices:
                 c.add(fpath, el, f"field {fname!r} of type choice needs 'choices'")
+            max_length = fspec.get("max_length")
+            if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int)
+                                           or max_length < 1):
+                c.add(fpath + ("max_length",), el, f"field {fname!r}: max_length must be a positive whole number")
+                max_length = None
             fields.append(FieldSpec(str(fname), ftype, bool(fspec.get("required", False)), choices,
                                     _label(c, fspec.get("label"), fpath + ("label",), el, str(fname)) if fspec.get("label") else None,
-                                    fspec.get("max_length")))
+                                    max_length))
         field_names = {f.name for f in fields}
         assign = araw.get("assign")
         if assign is not None and assign != ASSIGN_ORIGIN and assign not in field_names:
@@ -333,7 +350,15 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
                 c.add(rpath + ("when",), el, f"route tests {rfield!r}, which is not a field of this action")
             if r["to"] not in state_names:
                 c.add(rpath + ("to",), el, f"unknown state {r['to']!r} in route")
-            routes.append(Route(str(rfield), tuple(rvals) if isinstance(rvals, list) else (rvals,), str(r["to"])))
+            rvals = tuple(rvals) if isinstance(rvals, list) else (rvals,)
+            rspec = next((f for f in fields if f.name == rfield), None)
+            if rspec is not None and rspec.choices:
+                for v in rvals:
+                    if v not in rspec.choices:
+                        c.add(rpath + ("when",), el,
+                              f"route tests {rfield!r} for {v!r}, which is not one of its choices "
+                              f"({', '.join(rspec.choices)}): the route could never be taken")
+            routes.append(Route(str(rfield), rvals, str(r["to"])))
         actions[aname] = ActionDef(
             name=aname, label=_label(c, araw.get("label"), path + ("label",), el, aname),
             sources=sources, dest=dest, roles=aroles, guards=aguards, fields=tuple(fields), assign=assign,
@@ -437,6 +462,8 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
     initial = data.get("initial")
     if initial not in states:
         c.add(("initial",), "workflow", f"initial state {initial!r} is not one of the states")
+    elif states[initial].final:
+        c.add(("initial",), "workflow", f"initial state {initial!r} is final: a case would close as it opens")
     if states and not any(s.final for s in states.values()):
         c.add(("states",), "workflow", "no state is final: a case could never close")
 
@@ -470,7 +497,7 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
                 c.add(("states", sname), f"state {sname}", f"non-final state {sname!r} has no way out")
 
     if c.problems:
-        raise DefinitionError(c.problems, source)
+        raise DefinitionError(sorted(c.problems, key=lambda p: p.line or 0), source)
     raw = {k: v for k, v in data.items()}
     return WorkflowDefinition(
         name=name, version=version, label=label, initial=initial, states=MappingProxyType(states),
