@@ -1,12 +1,16 @@
 """SQL repositories for cases, history, timers, idempotency keys and the outbox.
 
-All statements run inside the caller's unit of work; nothing here commits.
+All statements run inside the caller's unit of work; nothing here commits. The
+write path (every action and timer firing) uses SQLAlchemy Core on the
+session's connection: rows come back as plain records, not ORM instances, which
+keeps an action to a handful of cached, precompiled statements.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from types import SimpleNamespace
+from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -15,38 +19,148 @@ from ..engine.case import TimerSpec
 from ..engine.errors import CaseNotFound, VersionConflict
 from .orm import CaseRow, EventRow, IdempotencyRow, OutboxRow, TimerRow
 
+CASES = CaseRow.__table__
+EVENTS = EventRow.__table__
+TIMERS = TimerRow.__table__
+OUTBOX = OutboxRow.__table__
+IDEMPOTENCY = IdempotencyRow.__table__
+
+_GET_BY_NUMBER = sa.select(CASES).where(CASES.c.number == sa.bindparam("number"))
+_GET_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("id"))
+_INSERT_OUTBOX = sa.insert(OUTBOX)
+_DELETE_TIMER = sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
+_GET_TIMER = sa.select(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
+#: Columns an action may change; the compare-and-set statement is built once per column set.
+_UPDATES: dict[tuple[str, ...], sa.Update] = {}
+
+
+def _update_for(columns: tuple[str, ...]) -> sa.Update:
+    stmt = _UPDATES.get(columns)
+    if stmt is None:
+        stmt = (sa.update(CASES)
+                .where(CASES.c.id == sa.bindparam("_case_id"), CASES.c.version == sa.bindparam("_expected"))
+                .values({CASES.c[c]: sa.bindparam(c) for c in columns + ("version",)}))
+        _UPDATES[columns] = stmt
+    return stmt
+
+
+class _Prepared:
+    """A statement compiled once per dialect and run straight on the DBAPI cursor.
+
+    The hot path of every action issues the same few writes; SQLAlchemy compiles
+    them (so SQL text and type conversions stay SQLAlchemy's), and we skip its
+    per-execution machinery, which costs more than the write itself on SQLite.
+    """
+
+    __slots__ = ("sql", "plan", "procs")
+
+    def __init__(self, stmt, dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.procs = compiled._bind_processors
+        # positional paramstyles (sqlite's qmark) get a plan; named ones (psycopg's pyformat) a dict
+        names = compiled.positiontup
+        self.plan = [(n, self.procs.get(n)) for n in names] if names is not None else None
+
+    def params(self, values: Mapping[str, Any]):
+        if self.plan is not None:
+            return tuple(values[n] if p is None else p(values[n]) for n, p in self.plan)
+        procs = self.procs
+        return {n: (procs[n](v) if n in procs else v) for n, v in values.items()}
+
+
+_PREPARED: dict[tuple[str, Any], _Prepared] = {}
+
+
+def _prepared(key: Any, build, dialect) -> _Prepared:
+    k = (dialect.name, key)
+    p = _PREPARED.get(k)
+    if p is None:
+        p = _PREPARED[k] = _Prepared(build(), dialect)
+    return p
+
+
+_EVENT_COLUMNS = ("case_id", "seq", "type", "actor", "role", "data", "at", "prev_hash", "hash")
+_TIMER_COLUMNS = ("case_id", "key", "deadline_id", "kind", "due_at", "status", "claimed_by", "claim_expires_at",
+                  "set_at_version")
+
+
+_READERS: dict[str, list[tuple[str, Any]]] = {}
+
+
+def _case_readers(dialect) -> list[tuple[str, Any]]:
+    """(column name, result processor) for every case column, in table order."""
+    readers = _READERS.get(dialect.name)
+    if readers is None:
+        readers = _READERS[dialect.name] = [(c.name, _reader(c.type, dialect)) for c in CASES.columns]
+    return readers
+
+
+def _reader(type_, dialect):
+    try:
+        return type_._cached_result_processor(dialect, None)
+    except (TypeError, sa.exc.InvalidRequestError):
+        return None  # the driver already returns the Python type (psycopg's numerics)
+
+
+class CaseRecord(SimpleNamespace):
+    """A case row as a plain mutable record (attribute names are the column names)."""
+
 
 class CaseRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.dialect = session.get_bind().dialect.name
+    """Cases and everything hanging off them, on the unit of work's connection."""
 
-    def get(self, number: str) -> CaseRow:
-        row = self.session.exec(select(CaseRow).where(CaseRow.number == number)).first()
-        if row is None:
+    def __init__(self, uow) -> None:
+        self.uow = uow
+        self.conn: sa.Connection = uow.connection
+        self.dialect = self.conn.dialect.name
+        self._cursor = None
+
+    def _run(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Execute on the DBAPI cursor of this unit of work's connection (same transaction)."""
+        if self._cursor is None:
+            self._cursor = self.conn.connection.dbapi_connection.cursor()
+        if len(rows) == 1:
+            self._cursor.execute(prepared.sql, prepared.params(rows[0]))
+        else:
+            self._cursor.executemany(prepared.sql, [prepared.params(r) for r in rows])
+        return self._cursor.rowcount
+
+    @property
+    def session(self) -> Session:
+        return self.uow.session
+
+    def get(self, number: str) -> CaseRecord:
+        dialect = self.conn.dialect
+        prepared = _prepared("get", lambda: _GET_BY_NUMBER, dialect)
+        self._run(prepared, [{"number": number}])
+        raw = self._cursor.fetchone()
+        if raw is None:
             raise CaseNotFound(f"no case {number!r}", number=number)
-        return row
+        return CaseRecord(**{name: (proc(v) if proc is not None and v is not None else v)
+                             for (name, proc), v in zip(_case_readers(dialect), raw)})
 
-    def get_by_id(self, case_id: int) -> CaseRow:
-        row = self.session.get(CaseRow, case_id)
+    def get_by_id(self, case_id: int) -> CaseRecord:
+        row = self.conn.execute(_GET_BY_ID, {"id": case_id}).first()
         if row is None:
             raise CaseNotFound(f"no case with id {case_id}", id=case_id)
-        return row
+        return CaseRecord(**row._mapping)
 
-    def add(self, row: CaseRow) -> CaseRow:
-        self.session.add(row)
-        self.session.flush()
-        return row
+    def insert(self, values: Mapping[str, Any]) -> CaseRecord:
+        defaults = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
+                    for c in CASES.columns if c.name != "id"}
+        full = {**defaults, **values}
+        case_id = self.conn.execute(sa.insert(CASES).values(**full).returning(CASES.c.id)).scalar_one()
+        return CaseRecord(id=case_id, **full)
 
-    def save_versioned(self, row: CaseRow, expected_version: int, values: dict[str, Any]) -> int:
+    def save_versioned(self, row: CaseRecord, expected_version: int, values: dict[str, Any]) -> int:
         """Compare-and-set on ``version``: a writer that read an older version matches no row."""
         new_version = expected_version + 1
-        result = self.session.execute(
-            sa.update(CaseRow).where(CaseRow.id == row.id, CaseRow.version == expected_version)
-            .values(version=new_version, **values)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
+        columns = tuple(sorted(values))
+        prepared = _prepared(("update", columns), lambda: _update_for(columns), self.conn.dialect)
+        count = self._run(prepared, [{**values, "version": new_version, "_case_id": row.id,
+                                      "_expected": expected_version}])
+        if count != 1:
             raise VersionConflict(
                 f"case {row.number} changed while this action was being decided (expected version "
                 f"{expected_version}); reload it and try again", number=row.number, expected=expected_version)
@@ -54,38 +168,39 @@ class CaseRepository:
 
     # --- history ------------------------------------------------------------------------------
 
-    def append_events(self, rows: Sequence[EventRow]) -> None:
-        self.session.add_all(rows)
+    def append_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self._run(_prepared("events", lambda: sa.insert(EVENTS).values(
+                {EVENTS.c[c]: sa.bindparam(c) for c in _EVENT_COLUMNS}), self.conn.dialect), rows)
 
     def events(self, case_id: int) -> list[EventRow]:
         return list(self.session.exec(select(EventRow).where(EventRow.case_id == case_id).order_by(EventRow.seq)))
 
     # --- timers -------------------------------------------------------------------------------
 
-    def schedule(self, case_id: int, specs: Iterable[TimerSpec], version: int) -> list[TimerRow]:
-        rows = [TimerRow(case_id=case_id, key=t.key, deadline_id=t.deadline_id, kind=t.kind, due_at=t.due_at,
-                         set_at_version=version) for t in specs]
+    def schedule(self, case_id: int, specs: Iterable[TimerSpec], version: int) -> int:
+        rows = [{"case_id": case_id, "key": t.key, "deadline_id": t.deadline_id, "kind": t.kind,
+                 "due_at": t.due_at, "status": "pending", "claimed_by": None, "claim_expires_at": None,
+                 "set_at_version": version} for t in specs]
         if rows:
-            self.session.add_all(rows)
-        return rows
+            self._run(_prepared("timers", lambda: sa.insert(TIMERS).values(
+                {TIMERS.c[c]: sa.bindparam(c) for c in _TIMER_COLUMNS}), self.conn.dialect), rows)
+        return len(rows)
 
     def cancel(self, case_id: int, deadline_ids: Sequence[str]) -> int:
         if not deadline_ids:
             return 0
-        return self.session.execute(
-            sa.delete(TimerRow).where(TimerRow.case_id == case_id, TimerRow.deadline_id.in_(list(deadline_ids)))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        prepared = _prepared("cancel", lambda: sa.delete(TIMERS).where(
+            TIMERS.c.case_id == sa.bindparam("case_id"), TIMERS.c.deadline_id == sa.bindparam("deadline_id")),
+            self.conn.dialect)
+        return self._run(prepared, [{"case_id": case_id, "deadline_id": d} for d in deadline_ids])
 
-    def timer(self, timer_id: int, *, lock: bool = False) -> TimerRow | None:
-        stmt = select(TimerRow).where(TimerRow.id == timer_id)
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.session.exec(stmt).first()
+    def timer(self, timer_id: int, *, lock: bool = False) -> Any:
+        stmt = _GET_TIMER.with_for_update() if lock and self.dialect == "postgresql" else _GET_TIMER
+        return self.conn.execute(stmt, {"timer_id": timer_id}).first()
 
     def delete_timer(self, timer_id: int) -> None:
-        self.session.execute(sa.delete(TimerRow).where(TimerRow.id == timer_id)
-                             .execution_options(synchronize_session=False))
+        self.conn.execute(_DELETE_TIMER, {"timer_id": timer_id})
 
     def claim_due(self, now: datetime, limit: int, runner: str, claim_seconds: float) -> list[tuple[int, datetime]]:
         """Reserve up to ``limit`` due timers for ``runner``; expired claims of dead runners are taken over.
@@ -94,21 +209,20 @@ class CaseRepository:
         waiting on each other; on SQLite the write transaction is already exclusive.
         """
         due = (
-            select(TimerRow.id, TimerRow.due_at)
-            .where(TimerRow.due_at <= now,
-                   sa.or_(TimerRow.status == "pending",
-                          sa.and_(TimerRow.status == "claimed", TimerRow.claim_expires_at < now)))
-            .order_by(TimerRow.due_at).limit(limit)
+            sa.select(TIMERS.c.id, TIMERS.c.due_at)
+            .where(TIMERS.c.due_at <= now,
+                   sa.or_(TIMERS.c.status == "pending",
+                          sa.and_(TIMERS.c.status == "claimed", TIMERS.c.claim_expires_at < now)))
+            .order_by(TIMERS.c.due_at).limit(limit)
         )
         if self.dialect == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        rows = self.session.execute(due).all()
+        rows = self.conn.execute(due).all()
         if not rows:
             return []
-        self.session.execute(
-            sa.update(TimerRow).where(TimerRow.id.in_([r[0] for r in rows]))
+        self.conn.execute(
+            sa.update(TIMERS).where(TIMERS.c.id.in_([r[0] for r in rows]))
             .values(status="claimed", claimed_by=runner, claim_expires_at=now + timedelta(seconds=claim_seconds))
-            .execution_options(synchronize_session=False)
         )
         return [(r[0], r[1]) for r in rows]
 
@@ -120,9 +234,9 @@ class CaseRepository:
     def idempotency(self, key: str) -> IdempotencyRow | None:
         return self.session.get(IdempotencyRow, key)
 
-    def remember(self, row: IdempotencyRow) -> None:
-        self.session.add(row)
+    def remember(self, values: Mapping[str, Any]) -> None:
+        self.conn.execute(sa.insert(IDEMPOTENCY), [dict(values)])
 
-    def outbox(self, rows: Sequence[OutboxRow]) -> None:
+    def outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            self.session.add_all(rows)
+            self.conn.execute(_INSERT_OUTBOX, list(rows))

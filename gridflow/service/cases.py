@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+
+import sqlalchemy as sa
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +21,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..adapters.codec import sla_document, snapshot_of
 from ..adapters.db import DatabaseUnavailable
-from ..adapters.orm import CaseRow, EventRow, IdempotencyRow, OutboxRow
+from ..adapters.orm import CaseRow
+from ..adapters.repository import CaseRecord
 from ..engine.case import Actor, CaseSnapshot, Decision, Event, TimerSpec
 from ..engine.errors import GridflowError, NotFound, PayloadInvalid
 from ..engine.loader import canonical_json
@@ -86,9 +89,9 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _event_dicts(rows: list[EventRow]) -> tuple[dict[str, Any], ...]:
-    return tuple({"seq": r.seq, "type": r.type, "actor": r.actor, "role": r.role, "at": r.at.isoformat(),
-                  "data": r.data, "hash": r.hash} for r in rows)
+def _event_dicts(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    return tuple({"seq": r["seq"], "type": r["type"], "actor": r["actor"], "role": r["role"],
+                  "at": r["at"].isoformat(), "data": r["data"], "hash": r["hash"]} for r in rows)
 
 
 def _columns(svc: Services, snap: CaseSnapshot) -> dict[str, Any]:
@@ -107,8 +110,8 @@ def _columns(svc: Services, snap: CaseSnapshot) -> dict[str, Any]:
     }
 
 
-def _apply(svc: Services, uow: UnitOfWork, row: CaseRow, decision: Decision, *, expected_version: int,
-           extra_events: list[Event] | None = None) -> tuple[int, list[EventRow]]:
+def _apply(svc: Services, uow: UnitOfWork, row: CaseRecord, decision: Decision, *, expected_version: int,
+           extra_events: list[Event] | None = None) -> tuple[int, list[dict[str, Any]]]:
     """Write one decision: events, case columns (compare-and-set), timers, outbox."""
     snap = decision.case
     events = list(extra_events or []) + list(decision.events)
@@ -128,13 +131,13 @@ def _apply(svc: Services, uow: UnitOfWork, row: CaseRow, decision: Decision, *, 
             for e in events):
         values["first_response_at"] = snap.updated_at
     prev, seq = row.last_hash, row.event_seq
-    event_rows: list[EventRow] = []
+    event_rows: list[dict[str, Any]] = []
     for e in events:
         seq += 1
         data = dict(e.data)
         digest = chain_hash(prev, seq, e.type, e.actor, e.role, e.at, data)
-        event_rows.append(EventRow(case_id=row.id, seq=seq, type=e.type, actor=e.actor, role=e.role, data=data,
-                                   at=e.at, prev_hash=prev, hash=digest))
+        event_rows.append({"case_id": row.id, "seq": seq, "type": e.type, "actor": e.actor, "role": e.role,
+                           "data": data, "at": e.at, "prev_hash": prev, "hash": digest})
         prev = digest
     values.update(event_seq=seq, last_hash=prev)
     version = uow.cases.save_versioned(row, expected_version, values)
@@ -142,9 +145,10 @@ def _apply(svc: Services, uow: UnitOfWork, row: CaseRow, decision: Decision, *, 
     uow.cases.cancel(row.id, decision.cancel)
     uow.cases.schedule(row.id, decision.schedule, version)
     now = svc.clock.now()
-    uow.cases.outbox([OutboxRow(case_id=row.id, kind=n.kind, created_at=now, next_attempt_at=now,
-                                payload={"case": n.case, "roles": list(n.roles), "unit": n.unit,
-                                         "message": n.message, "data": dict(n.data)})
+    uow.cases.outbox([{"case_id": row.id, "kind": n.kind, "created_at": now, "next_attempt_at": now,
+                       "status": "pending", "attempts": 0, "last_error": None,
+                       "payload": {"case": n.case, "roles": list(n.roles), "unit": n.unit, "message": n.message,
+                                   "data": dict(n.data)}}
                       for n in decision.notifications])
     for k, v in values.items():
         setattr(row, k, v)
@@ -152,7 +156,7 @@ def _apply(svc: Services, uow: UnitOfWork, row: CaseRow, decision: Decision, *, 
     return version, event_rows
 
 
-def _change(row: CaseRow, events: list[EventRow], source: str) -> Change:
+def _change(row: CaseRecord, events: list[dict[str, Any]], source: str) -> Change:
     return Change(row.number or "", row.workflow, row.state, row.version, _event_dicts(events), row.holder_unit,
                   row.escalation_unit, row.community_code, row.street_code, row.district_code, row.reporter_id,
                   source)
@@ -183,7 +187,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         raise RoleNotAllowed(f"role {cmd.reporter.role!r} may not report cases", role=cmd.reporter.role)
     now = svc.clock.now()
     with svc.uow() as uow:
-        svc.units.refresh(uow.session)
+        svc.units.refresh(uow.connection)
         unit_code = cmd.unit or cmd.reporter.unit
         if unit_code is None and cmd.lat is not None and cmd.lon is not None:
             from ..adapters.geo import locate_grid
@@ -197,20 +201,23 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         holder = community.code if community else unit.code
         scope = svc.units.scope_codes(unit.code)
         token = secrets.token_urlsafe(24) if cmd.reporter.role == "resident" or cmd.reporter_phone else None
-        row = CaseRow(workflow=defn.name, workflow_version=defn.version, state=defn.initial,
-                      origin_unit=unit.code, community_code=scope["community"], street_code=scope["street"],
-                      district_code=scope["district"], category=cmd.category, title=cmd.title,
-                      description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon,
-                      address=cmd.address, reporter_id=cmd.reporter.id, reporter_name=cmd.reporter_name,
-                      reporter_phone=cmd.reporter_phone, attachments=[dict(a) for a in cmd.attachments],
-                      resident_token_hash=_hash_token(token) if token else None, opened_at=now, updated_at=now)
-        uow.cases.add(row)
+        row = uow.cases.insert(dict(
+            workflow=defn.name, workflow_version=defn.version, state=defn.initial, stage="",
+            escalation_level=0, supervised=False, closed=False, holder_roles="", breach_count=0, warned=False,
+            version=0, event_seq=0, last_hash="0" * 64,
+            origin_unit=unit.code, community_code=scope["community"], street_code=scope["street"],
+            district_code=scope["district"], category=cmd.category, title=cmd.title,
+            description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon,
+            address=cmd.address, reporter_id=cmd.reporter.id, reporter_name=cmd.reporter_name,
+            reporter_phone=cmd.reporter_phone, attachments=[dict(a) for a in cmd.attachments],
+            resident_token_hash=_hash_token(token) if token else None, opened_at=now, updated_at=now))
         row.number = f"GF-{now.year}-{row.id:06d}"
+        uow.cases.conn.execute(sa.update(CaseRow.__table__).where(CaseRow.__table__.c.id == row.id)
+                               .values(number=row.number))
         decision = engine.open(row.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
                                data=dict(cmd.data),
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
         version, events = _apply(svc, uow, row, decision, expected_version=0)
-        uow.session.flush()
         uow.commit()
     svc.publish(_change(row, events, "report"))
     return ActionResult(row.number, row.state, version, _event_dicts(events), resident_token=token)
@@ -220,7 +227,8 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
 def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
     """Take an action on a case; refused actions change nothing."""
     request_hash = hashlib.sha256(canonical_json(
-        {"number": cmd.number, "action": cmd.action, "payload": dict(cmd.payload)}).encode()).hexdigest()
+        {"number": cmd.number, "action": cmd.action, "payload": dict(cmd.payload)}).encode()).hexdigest() \
+        if cmd.idempotency_key else ""
     idem_key = f"{cmd.actor.id}:{cmd.idempotency_key}" if cmd.idempotency_key else None
     if idem_key and len(idem_key) > 200:
         raise PayloadInvalid("Idempotency-Key is too long (at most 160 characters)")
@@ -237,17 +245,16 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
                     f"case {row.number} is at version {row.version}, not {cmd.expected_version}: it changed "
                     "since you read it; reload and try again", number=row.number, expected=cmd.expected_version,
                     current=row.version)
-            svc.units.refresh(uow.session)
+            svc.units.refresh(uow.connection)
             engine = svc.catalog.engine(row.workflow, row.workflow_version)
             snap = snapshot_of(row, engine.definition.escalation.top)
             decision = engine.act(snap, cmd.action, cmd.actor, cmd.payload, svc.clock.now())
             version, events = _apply(svc, uow, row, decision, expected_version=row.version)
             result = ActionResult(row.number or "", row.state, version, _event_dicts(events))
             if idem_key:
-                uow.cases.remember(IdempotencyRow(key=idem_key, case_id=row.id, action=cmd.action,
-                                                  request_hash=request_hash, result=result.as_dict(),
-                                                  created_at=svc.clock.now()))
-            uow.session.flush()
+                uow.cases.remember({"key": idem_key, "case_id": row.id, "action": cmd.action,
+                                    "request_hash": request_hash, "result": result.as_dict(),
+                                    "created_at": svc.clock.now()})
             uow.commit()
     except IntegrityError:
         if idem_key:  # the same key won a race in another transaction: answer as it did
@@ -308,15 +315,14 @@ def _fire_once(svc: Services, timer_id: int) -> FireOutcome:
         now = svc.clock.now()
         decision = engine.fire(snap, spec, now)
         uow.cases.delete_timer(timer_id)
-        events: list[EventRow] = []
+        events: list[dict[str, Any]] = []
         if decision.changed:
-            svc.units.refresh(uow.session)
+            svc.units.refresh(uow.connection)
             _, events = _apply(svc, uow, row, decision, expected_version=row.version)
-        uow.session.flush()
         uow.commit()
     if events:
         svc.publish(_change(row, events, "timer"))
-    return FireOutcome(timer_id, "fired" if events else "stale", row.number, tuple(e.type for e in events),
+    return FireOutcome(timer_id, "fired" if events else "stale", row.number, tuple(e["type"] for e in events),
                        max(0.0, (now - timer.due_at).total_seconds()))
 
 
@@ -332,53 +338,50 @@ def claim_due_timers(svc: Services, runner: str, limit: int | None = None) -> li
 @_db_errors
 def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[str, str],
                   actor: Actor | None = None) -> int:
-    """Move open cases of ``name`` onto ``to_version``, mapping states; recorded in each case's history."""
-    from sqlmodel import select
+    """Move open cases of ``name`` onto ``to_version``, mapping states; recorded in each case's history.
+
+    The old deadlines stop and the mapped state's deadlines start afresh under the new rules.
+    """
+    from dataclasses import replace
 
     target = svc.catalog.get(name, to_version)
     engine = svc.catalog.engine(name, to_version)
     actor = actor or Actor("admin", "admin")
     for old, new in state_map.items():
         if new not in target.states:
-            raise PayloadInvalid(f"--map {old}={new}: {new!r} is not a state of {target.key}")
-    moved = 0
+            raise PayloadInvalid(f"--map {old}={new}: {new!r} is not a state of {target.key}",
+                                 fields={"map": f"{old}={new}"})
+    cases = CaseRow.__table__
+    changes = []
     with svc.uow() as uow:
-        rows = list(uow.session.exec(select(CaseRow).where(CaseRow.workflow == name, CaseRow.closed == False,  # noqa: E712
-                                                           CaseRow.workflow_version != to_version)))
-        changes = []
-        for row in rows:
+        svc.units.refresh(uow.connection)
+        ids = [r[0] for r in uow.cases.conn.execute(
+            sa.select(cases.c.id).where(cases.c.workflow == name, cases.c.closed.is_(False),
+                                        cases.c.workflow_version != to_version).order_by(cases.c.id))]
+        for case_id in ids:
+            row = uow.cases.get_by_id(case_id)
             old_engine = svc.catalog.engine(row.workflow, row.workflow_version)
             snap = snapshot_of(row, old_engine.definition.escalation.top)
             new_state = state_map.get(snap.state, snap.state)
             if new_state not in target.states:
                 raise PayloadInvalid(
-                    f"case {row.number} is in state {snap.state!r}, which {target.key} lacks; add --map {snap.state}=NEW")
+                    f"case {row.number} is in state {snap.state!r}, which {target.key} lacks; "
+                    f"add --map {snap.state}=STATE", fields={"map": snap.state})
             now = svc.clock.now()
-            from dataclasses import replace
-            # Deadlines restart under the new rules: stop the old ones, then enter the mapped state.
-            stop = old_engine.definition
-            moved_snap = replace(snap, version=to_version, state=new_state, deadlines=(),
-                                 escalation_top=target.escalation.top,
-                                 escalation_level=min(snap.escalation_level, target.escalation.top))
-            opened = engine.restart_timers(moved_snap, actor, now) if hasattr(engine, "restart_timers") else None
-            events = [Event("WorkflowMigrated", now, actor.id, actor.role,
-                            {"from": f"{stop.name}@{row.workflow_version}", "to": target.key,
-                             "from_state": snap.state, "to_state": new_state,
-                             "stopped_deadlines": [d.id for d in snap.deadlines]})]
-            decision = Decision(moved_snap, cancel=tuple(d.id for d in snap.deadlines))
-            if opened is not None:
-                decision = Decision(opened.case, opened.events, opened.schedule,
-                                    decision.cancel + opened.cancel)
-            expected = row.version
+            moved = replace(snap, version=to_version, state=new_state, deadlines=(),
+                            escalation_top=target.escalation.top,
+                            escalation_level=min(snap.escalation_level, target.escalation.top))
+            entered = engine.enter_state(moved, actor, now)
+            note = Event("WorkflowMigrated", now, actor.id, actor.role,
+                         {"from": f"{name}@{row.workflow_version}", "to": target.key, "from_state": snap.state,
+                          "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
+            decision = replace(entered, cancel=tuple(d.id for d in snap.deadlines) + entered.cancel)
+            uow.cases.conn.execute(sa.update(cases).where(cases.c.id == row.id)
+                                   .values(workflow_version=to_version))
             row.workflow_version = to_version
-            from ..adapters.orm import CaseRow as _C
-            import sqlalchemy as sa
-            uow.session.execute(sa.update(_C).where(_C.id == row.id).values(workflow_version=to_version)
-                                .execution_options(synchronize_session=False))
-            _, evs = _apply(svc, uow, row, decision, expected_version=expected, extra_events=events)
-            changes.append(_change(row, evs, "migration"))
-            moved += 1
+            _, events = _apply(svc, uow, row, decision, expected_version=row.version, extra_events=[note])
+            changes.append(_change(row, events, "migration"))
         uow.commit()
     for ch in changes:
         svc.publish(ch)
-    return moved
+    return len(changes)

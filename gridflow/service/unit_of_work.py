@@ -1,8 +1,15 @@
-"""A unit of work: one transaction, rolled back unless ``commit()`` is called."""
+"""A unit of work: one transaction, rolled back unless ``commit()`` is called.
+
+The transaction lives on a Core connection that the hot path (every action
+and timer firing) uses directly; an ORM session bound to the same connection
+and transaction is created only for code that asks for ``uow.session``.
+"""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from ..adapters.db import Database, DatabaseUnavailable
 from ..adapters.repository import CaseRepository
@@ -13,27 +20,42 @@ class UnitOfWork:
         self.db = db
         self.write = write
         self.committed = False
+        self._session: Session | None = None
 
     def __enter__(self) -> "UnitOfWork":
+        engine = self.db.write_engine if self.write else self.db.read_engine
         try:
-            self.session = self.db.session(self.write)
-            self.cases = CaseRepository(self.session)
-        except OperationalError as exc:  # pragma: no cover - connect errors surface on first use
-            raise DatabaseUnavailable(f"database unreachable: {exc.orig}") from exc
+            self.connection: sa.Connection = engine.connect()
+            self._tx = self.connection.begin()
+        except OperationalError as exc:
+            raise DatabaseUnavailable(f"database unreachable or locked: {exc.orig}", retry_after=1) from exc
+        self.cases = CaseRepository(self)
         return self
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self.connection, expire_on_commit=False,
+                                    join_transaction_mode="rollback_only")
+        return self._session
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if not self.committed and self.write:
-                self.session.rollback()
+            if self._session is not None:
+                # close() releases without expiring loaded rows, so read-side callers keep what they fetched.
+                self._session.close()
+            if not self.committed and self._tx.is_active:
+                self._tx.rollback()
         finally:
-            # close() releases the connection (rolling back any read transaction) without
-            # expiring loaded rows, so read-side callers can use what they fetched.
-            self.session.close()
+            self.connection.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        if self._session is not None:
+            self._session.flush()
+        self._tx.commit()
         self.committed = True
 
     def rollback(self) -> None:
-        self.session.rollback()
+        if self._session is not None:
+            self._session.expunge_all()
+        self._tx.rollback()

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
 
 from ..adapters.orm import Unit
 
@@ -37,12 +37,16 @@ class UnitDirectory:
     def invalidate(self) -> None:
         self._loaded_at = 0.0
 
-    def refresh(self, session: Session, force: bool = False) -> None:
+    def refresh(self, conn, force: bool = False) -> None:
+        """Reload the tree over ``conn`` (a connection or session) if stale (admin change, or ``ttl`` passed)."""
         if not force and self._units and time.monotonic() - self._loaded_at < self.ttl:
             return
+        if not isinstance(conn, sa.Connection):
+            conn = conn.connection()
+        t = Unit.__table__
         with self._lock:
-            rows = session.exec(select(Unit)).all()
-            self._units = {u.code: UnitInfo(u.code, u.name, u.kind, u.parent_code, u.boundary_wkt) for u in rows}
+            rows = conn.execute(sa.select(t.c.code, t.c.name, t.c.kind, t.c.parent_code, t.c.boundary_wkt)).all()
+            self._units = {r[0]: UnitInfo(*r) for r in rows}
             self._loaded_at = time.monotonic()
 
     def get(self, code: str | None) -> UnitInfo | None:
