@@ -44,6 +44,23 @@ class Label:
         return self.zh if lang == "zh" else self.en
 
 
+#: How each known role is called, for diagrams and messages (DOMAIN.md, "Roles").
+ROLE_LABELS: Mapping[str, Label] = MappingProxyType({
+    "grid_worker": Label("网格员", "grid worker"),
+    "resident": Label("居民", "resident"),
+    "community_dispatcher": Label("社区", "community dispatcher"),
+    "street_dispatcher": Label("街道", "street dispatcher"),
+    "district_dispatcher": Label("区县", "district dispatcher"),
+    "department_handler": Label("部门", "department handler"),
+    "supervisor": Label("督办", "supervisor"),
+    "admin": Label("管理员", "admin"),
+    "hotline_operator": Label("12345话务员", "hotline operator"),
+    "mediator": Label("人民调解员", "mediator"),
+    "disaster_officer": Label("灾害信息员", "disaster information officer"),
+    SYSTEM_ROLE: Label("系统", "system"),
+})
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str
