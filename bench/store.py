@@ -184,11 +184,35 @@ def _flush(conn, batch) -> None:
         [(row[0], row[23], "0" * 64, "%064x" % row[0]) for row in batch])
 
 
+def _scratch_database(admin_url: str) -> str:
+    """A database of the bench's own on the server, so it never touches anyone else's data."""
+    import sqlalchemy as sa
+
+    name = f"gridflow_bench_{os.getpid()}"
+    eng = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    eng.dispose()
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)')
+    eng.dispose()
+
+
 def run_pair(args) -> None:
     tmp = tempfile.mkdtemp(prefix="gridflow-bench-")
     clock = ManualClock(START)
+    scratch = None
     if args.postgres:
-        url = args.postgres
+        scratch = _scratch_database(args.postgres)
+        url = scratch
     else:
         url = f"sqlite:///{tmp}/bench.db"
     app = make_app(url, clock)
@@ -196,6 +220,8 @@ def run_pair(args) -> None:
     service = bench_service(app.services, clock, numbers, args.seconds)
     app.close()
     raw = bench_raw_postgres(url, args.seconds) if args.postgres else bench_raw_sqlite(f"{tmp}/bench.db", args.seconds)
+    if scratch:
+        _drop_database(args.postgres, scratch)
     db = "postgresql" if args.postgres else "sqlite"
     print(f"{db}: service {service:,.0f} actions/s, raw driver {raw:,.0f} writes/s")
     print(f"RESULT db={db} service_per_s={service:.0f} raw_per_s={raw:.0f} ratio={service / raw:.3f}")
@@ -224,7 +250,10 @@ def run_scale(args) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--postgres", metavar="URL", help="bench PostgreSQL (a database you can write to)")
+    ap.add_argument("--postgres", metavar="ADMIN_URL", nargs="?",
+                    const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                    help="bench PostgreSQL: the server is reached through ADMIN_URL and a scratch database is "
+                         "created and dropped")
     ap.add_argument("--scale", action="store_true", help="compare 10,000 vs 1,000,000 stored cases")
     ap.add_argument("--cases", type=int, default=2000, help="cases the actions cycle over")
     ap.add_argument("--small", type=int, default=10_000)

@@ -73,7 +73,10 @@ class Database:
             self.write_engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.write_engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+            # No pre-ping (a round trip per transaction): a connection that died with the server fails
+            # once, SQLAlchemy then invalidates the pool, and callers retry (timer runners do; the API
+            # answers 503 with Retry-After).
+            self.write_engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800,
                                                  json_serializer=_compact_json)
             self.read_engine = self.write_engine
 
