@@ -368,14 +368,13 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
                     f"case {row.number} is in state {snap.state!r}, which {target.key} lacks; "
                     f"add --map {snap.state}=STATE", fields={"map": snap.state})
             now = svc.clock.now()
-            moved = replace(snap, version=to_version, state=new_state, deadlines=(),
-                            escalation_top=target.escalation.top,
+            moved = replace(snap, version=to_version, state=new_state, escalation_top=target.escalation.top,
                             escalation_level=min(snap.escalation_level, target.escalation.top))
             entered = engine.enter_state(moved, actor, now)
             note = Event("WorkflowMigrated", now, actor.id, actor.role,
                          {"from": f"{name}@{row.workflow_version}", "to": target.key, "from_state": snap.state,
                           "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
-            decision = replace(entered, cancel=tuple(d.id for d in snap.deadlines) + entered.cancel)
+            decision = entered
             uow.cases.conn.execute(sa.update(cases).where(cases.c.id == row.id)
                                    .values(workflow_version=to_version))
             row.workflow_version = to_version

@@ -101,3 +101,36 @@ def test_corrupted_definition_snapshot_is_reported_not_replaced(make_app, db_url
     with app.services.db.read_engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT source_text FROM workflow_versions WHERE version = 2").scalar()
     assert stored.startswith("name: grid_event\nversion: 2\n")  # left as found, for a human to look at
+
+
+def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_url, tmp_path):
+    from gridflow.service.cases import migrate_cases
+    from tests.integration.helpers import DISPATCHER, act, dispatched_case
+
+    app = make_app(db_url)
+    open_case = dispatched_case(app.services)
+    closed = report(app.services)
+    act(app.services, closed.number, "reject", DISPATCHER, {"reason": "不属于受理范围"})
+    custom = tmp_path / "wf"
+    custom.mkdir()
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    v2 = text.replace("version: 1", "version: 2").replace("  dispatched:\n", "  awaiting_ack:\n") \
+        .replace("to: dispatched", "to: awaiting_ack").replace("from: [dispatched]", "from: [awaiting_ack]") \
+        .replace("from: [dispatched, handling]", "from: [awaiting_ack, handling]") \
+        .replace("from: [reported, street_triage, dispatched,", "from: [reported, street_triage, awaiting_ack,")
+    (custom / "grid_event_v2.yaml").write_text(v2, encoding="utf-8")
+    app2 = make_app(db_url, workflows_dir=custom)
+    from gridflow.engine.errors import PayloadInvalid
+    with pytest.raises(PayloadInvalid, match="--map dispatched="):
+        migrate_cases(app2.services, "grid_event", 2, {})
+    assert snapshot(app2.services, open_case)[0].workflow_version == 1  # refused: nothing moved
+    moved = migrate_cases(app2.services, "grid_event", 2, {"dispatched": "awaiting_ack"})
+    assert moved == 1
+    row, events, timers = snapshot(app2.services, open_case)
+    assert (row.workflow_version, row.state) == (2, "awaiting_ack")
+    migrated = [e for e in events if e.type == "WorkflowMigrated"]
+    assert migrated and migrated[0].data["from_state"] == "dispatched"
+    assert {t.deadline_id.split(".")[0] for t in timers} == {"acknowledge"}
+    assert snapshot(app2.services, closed.number)[0].workflow_version == 1  # closed cases stay
+    from gridflow.service.audit import verify_case
+    assert verify_case(app2.services, open_case).ok
