@@ -48,7 +48,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *, c
     """
     settings = settings or Settings()
     clock = clock or build_clock(settings)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     if create_schema is None:
         create_schema = settings.is_sqlite
     if create_schema and db.is_empty():

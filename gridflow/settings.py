@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///gridflow.db"
     #: A Redis URL here moves timer firing out of the API into ``gridflow scheduler`` + ``gridflow worker``.
     broker_url: str | None = None
+    #: Seconds a SQLite writer waits for another writer's lock before giving up with a clear error.
+    sqlite_busy_timeout: float = 30.0
     #: Redis for the timer index (defaults to the broker URL).
     redis_url: str | None = None
     redis_prefix: str = "gridflow"
@@ -27,6 +29,8 @@ class Settings(BaseSettings):
     timer_batch_size: int = 500
     #: How long a claimed timer stays reserved for the runner that claimed it.
     timer_claim_seconds: float = 60.0
+    #: Notifications leaving the outbox are also POSTed here as JSON (retried with backoff until delivered).
+    webhook_url: str | None = None
     calendar_overrides: Path | None = None
     #: Extra directory of workflow YAML files, loaded beside the shipped ones.
     workflows_dir: Path | None = None

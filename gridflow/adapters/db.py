@@ -39,11 +39,11 @@ def _compact_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _sqlite_engine(url: str, immediate: bool) -> Engine:
+def _sqlite_engine(url: str, immediate: bool, busy_timeout: float) -> Engine:
     u = make_url(url)
     if u.database and u.database != ":memory:":
         Path(u.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    eng = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+    eng = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout},
                            pool_size=8, max_overflow=16, json_serializer=_compact_json)
 
     @event.listens_for(eng, "connect")
@@ -52,7 +52,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -66,12 +66,12 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, immediate=True)
-            self.read_engine = _sqlite_engine(url, immediate=False)
+            self.write_engine = _sqlite_engine(url, immediate=True, busy_timeout=busy_timeout)
+            self.read_engine = _sqlite_engine(url, immediate=False, busy_timeout=busy_timeout)
         else:
             # No pre-ping (a round trip per transaction): a connection that died with the server fails
             # once, SQLAlchemy then invalidates the pool, and callers retry (timer runners do; the API

@@ -118,13 +118,22 @@ class CaseRepository:
 
     def _run(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute on the DBAPI cursor of this unit of work's connection (same transaction)."""
-        if self._cursor is None:
-            self._cursor = self.conn.connection.dbapi_connection.cursor()
-        if len(rows) == 1:
-            self._cursor.execute(prepared.sql, prepared.params(rows[0]))
-        else:
-            self._cursor.executemany(prepared.sql, [prepared.params(r) for r in rows])
-        return self._cursor.rowcount
+        dbapi = self.conn.dialect.loaded_dbapi
+        try:
+            if self._cursor is None:
+                self._cursor = self.conn.connection.dbapi_connection.cursor()
+            if len(rows) == 1:
+                self._cursor.execute(prepared.sql, prepared.params(rows[0]))
+            else:
+                self._cursor.executemany(prepared.sql, [prepared.params(r) for r in rows])
+            return self._cursor.rowcount
+        except dbapi.IntegrityError as exc:
+            raise sa.exc.IntegrityError(prepared.sql, None, exc) from exc
+        except dbapi.Error as exc:
+            # Same treatment SQLAlchemy gives its own statements: a lost connection is thrown away.
+            if self.conn.dialect.is_disconnect(exc, self.conn.connection.dbapi_connection, self._cursor):
+                self.conn.invalidate(exc)
+            raise sa.exc.OperationalError(prepared.sql, None, exc) from exc
 
     @property
     def session(self) -> Session:

@@ -24,11 +24,17 @@ class UnitOfWork:
 
     def __enter__(self) -> "UnitOfWork":
         engine = self.db.write_engine if self.write else self.db.read_engine
+        dbapi_error = engine.dialect.loaded_dbapi.OperationalError
         try:
             self.connection: sa.Connection = engine.connect()
-            self._tx = self.connection.begin()
         except OperationalError as exc:
-            raise DatabaseUnavailable(f"database unreachable or locked: {exc.orig}", retry_after=1) from exc
+            raise DatabaseUnavailable(f"database unreachable: {exc.orig}", retry_after=1) from exc
+        try:
+            self._tx = self.connection.begin()
+        except (OperationalError, dbapi_error) as exc:  # e.g. SQLite's BEGIN IMMEDIATE timing out
+            self.connection.close()
+            raise DatabaseUnavailable(f"database unreachable or locked, nothing was changed: "
+                                      f"{getattr(exc, 'orig', exc)}", retry_after=1) from exc
         self.cases = CaseRepository(self)
         return self
 

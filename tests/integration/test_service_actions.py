@@ -208,3 +208,24 @@ def test_report_located_by_coordinates_lands_in_the_right_grid(app):
     row, _, _ = snapshot(app.services, r.number)
     assert row.origin_unit == "37060200200102" and row.holder_unit == "370602002001"
     assert r.resident_token  # the caller can follow the case with it
+
+
+def test_locked_sqlite_database_gets_a_clear_error_and_nothing_changes(make_app, sqlite_url):
+    import sqlite3
+
+    from gridflow.adapters.db import DatabaseUnavailable
+
+    app = make_app(sqlite_url, sqlite_busy_timeout=0.2)
+    r = report(app.services)
+    path = sqlite_url.removeprefix("sqlite:///")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with pytest.raises(DatabaseUnavailable) as exc:
+            act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"})
+        assert exc.value.status == 503 and exc.value.details.get("retry_after")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert snapshot(app.services, r.number)[0].state == "reported"
+    assert act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"}).state == "dispatched"
