@@ -78,7 +78,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
     def walk(n: yaml.Node | None, path: Path_) -> Any:
         if n is None:
             return None
-        lines[path] = n.start_mark.line + 1
+        lines.setdefault(path, n.start_mark.line + 1)  # a mapping key names the line of its element
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for k, v in n.value:
