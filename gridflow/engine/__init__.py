@@ -8,11 +8,12 @@ from .calendar import AlwaysCalendar, CalendarRegistry, WorkingCalendar, default
 from .case import Actor, CaseSnapshot, Deadline, Decision, Event, Notification, TimerSpec
 from .clock import Clock, ManualClock, ScaledClock, SystemClock
 from .definition import WorkflowDefinition
+from .diagram import to_mermaid
 from .durations import Duration
 from .engine import Engine
 from .errors import (
     ActionNotAllowed, CaseNotFound, DefinitionError, GridflowError, GuardFailed, PayloadInvalid, RoleNotAllowed,
-    VersionConflict,
+    UnknownAction, VersionConflict,
 )
 from .guards import GuardRegistry, default_guards
 from .loader import build, load_file, load_text
@@ -21,6 +22,6 @@ __all__ = [
     "ActionNotAllowed", "Actor", "AlwaysCalendar", "CalendarRegistry", "CaseNotFound", "CaseSnapshot", "Clock",
     "Deadline", "Decision", "DefinitionError", "Duration", "Engine", "Event", "GridflowError", "GuardFailed",
     "GuardRegistry", "ManualClock", "Notification", "PayloadInvalid", "RoleNotAllowed", "ScaledClock",
-    "SystemClock", "TimerSpec", "VersionConflict", "WorkflowDefinition", "WorkingCalendar", "build",
-    "default_guards", "default_registry", "load_file", "load_overrides", "load_text",
+    "SystemClock", "TimerSpec", "UnknownAction", "VersionConflict", "WorkflowDefinition", "WorkingCalendar",
+    "build", "default_guards", "default_registry", "load_file", "load_overrides", "load_text", "to_mermaid",
 ]
