@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gridflow.engine import (
     Actor, CaseSnapshot, Decision, Engine, Event, ManualClock, TimerSpec, default_registry, load_text,
 )
-from gridflow.workflows import load_shipped
 
 SH = ZoneInfo("Asia/Shanghai")
-WORKFLOWS = Path(__file__).resolve().parents[2] / "gridflow" / "workflows"
 CALENDARS = default_registry()  # one registry for the whole run: calendars cache their day tables
 
 
