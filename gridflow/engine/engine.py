@@ -437,6 +437,7 @@ class Engine:
             self._escalate(w, actor, reason=f"action {act.name}")
         if dest is not None:
             self._move(w, source, dest, actor)
+
     def _holder_roles(self, state: str) -> tuple[str, ...]:
         return self.definition.states[state].holder_roles
 
