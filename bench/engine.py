@@ -7,7 +7,7 @@ escalated) — and, in the same run, as many bare ``Event.trigger`` calls on an
 equivalent ``transitions`` machine (same states and transitions, one machine
 shared by all models, no callbacks). Best of ``--rounds`` for each side.
 
-    .venv/bin/python bench/engine.py [--ops 30000] [--rounds 3]
+    .venv/bin/python bench/engine.py [--ops 30000] [--rounds 5]
 
 Last line: ``RESULT engine_per_s=… bare_per_s=… ratio=…`` (ratio = engine / bare; target >= 0.3).
 """
@@ -135,7 +135,7 @@ def run_bare(machine: Machine, ops: int) -> tuple[int, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=30_000, help="decisions per side per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
 
     defn = load_file(ROOT / "gridflow" / "workflows" / "grid_event.yaml")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import fields
-from datetime import datetime
+from datetime import datetime, timezone
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -343,7 +343,8 @@ class Engine:
 
     @staticmethod
     def _now(case: CaseSnapshot, now: datetime) -> datetime:
-        now = ensure_aware(now, "now")
+        if now.tzinfo is not timezone.utc:
+            now = ensure_aware(now, "now")
         # The SLA clock never runs backwards, even if two processes' clocks disagree.
         return now if now >= case.updated_at else case.updated_at
 
@@ -489,8 +490,9 @@ class Engine:
         d = Deadline(did, tdef.name, state, tdef.calendar, duration, now, due, due, total, run_since=now,
                      next_breach_at=due)
         w.deadlines[did] = d
-        w.event("DeadlineStarted", actor, deadline=did, timer=tdef.name, duration=duration,
-                calendar=tdef.calendar, due_at=due.isoformat())
+        w.events.append(Event("DeadlineStarted", now, actor.id, actor.role, {
+            "deadline": did, "timer": tdef.name, "duration": duration, "calendar": tdef.calendar,
+            "due_at": due.isoformat()}))
         self._plan(w, d, tdef, cal)
 
     def _plan(self, w: _Work, d: Deadline, tdef: TimerDef | None, cal) -> None:
@@ -546,9 +548,9 @@ class Engine:
         used = self._used(d, w.now)
         del w.deadlines[d.id]
         w.cancel.append(d.id)
-        w.event("DeadlineStopped", actor, deadline=d.id, timer=d.timer, reason=reason,
-                met=d.breaches == 0 and used <= d.total, used_s=round(used, 3), allowed_s=round(d.total, 3),
-                due_at=d.due_at.isoformat())
+        w.events.append(Event("DeadlineStopped", w.now, actor.id, actor.role, {
+            "deadline": d.id, "timer": d.timer, "reason": reason, "met": d.breaches == 0 and used <= d.total,
+            "used_s": round(used, 3), "allowed_s": round(d.total, 3), "due_at": d.due_at.isoformat()}))
 
     def _extend(self, w: _Work, actor: Actor, spec: tuple[str, str], payload: Mapping[str, Any]) -> None:
         timer_name, by = spec
