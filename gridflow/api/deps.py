@@ -1,0 +1,99 @@
+"""Typed dependencies, so route signatures stay one line: the wired app, its services, the caller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ..bootstrap import App
+from ..service.context import Services
+from ..service.privacy import Caller, authenticate, require_admin
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="An API key issued by an admin (demo: `demo-community`, …)")
+bearer = HTTPBearer(auto_error=False, description="An API key, or a resident's case token from reporting")
+
+
+def get_app(request: Request) -> App:
+    return request.app.state.gridflow
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.gridflow.services
+
+
+AppDep = Annotated[App, Depends(get_app)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+class CallerCache:
+    """Recently resolved tokens, so a busy client is not looked up on every request.
+
+    Entries live ``ttl`` seconds; revoking a key through this process clears the
+    cache at once, other processes notice within ``ttl``.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Caller | None:
+        entry = self._entries.get(token)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token: str, caller: Caller) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            self._entries[token] = (time.monotonic() + self.ttl, caller)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _token(api_key: str | None, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    if api_key:
+        return api_key
+    return credentials.credentials if credentials is not None else None
+
+
+def get_caller(request: Request, svc: ServicesDep,
+               api_key: Annotated[str | None, Security(api_key_header)] = None,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Caller:
+    token = _token(api_key, credentials)
+    cache: CallerCache = request.app.state.callers
+    if token:
+        caller = cache.get(token)
+        if caller is not None:
+            return caller
+    caller = authenticate(svc, token)
+    cache.put(token or "", caller)
+    return caller
+
+
+def get_optional_caller(request: Request, svc: ServicesDep,
+                        api_key: Annotated[str | None, Security(api_key_header)] = None,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
+                        ) -> Caller | None:
+    if not _token(api_key, credentials):
+        return None
+    return get_caller(request, svc, api_key, credentials)
+
+
+def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    require_admin(caller)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+OptionalCallerDep = Annotated[Caller | None, Depends(get_optional_caller)]
+AdminDep = Annotated[Caller, Depends(get_admin)]

@@ -1,0 +1,101 @@
+"""Server-Sent Events for dispatch boards: committed case changes, filtered to what each caller may see.
+
+The service publishes every committed change to its listeners from whichever
+thread committed it (a request, the timer runner). The hub hands each change
+to every subscriber's event loop; each stream then checks the change against
+its caller's scope and masks contacts before sending it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any, AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+
+from ..service.context import Change, Services
+from ..service.privacy import Caller, change_facts, events_for, needs_lookup, scope_of, sees_change
+
+
+class Subscription:
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxsize: int) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[Change] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, change: Change) -> None:
+        try:
+            self.queue.put_nowait(change)
+        except asyncio.QueueFull:  # a client too slow to keep up loses changes, and is told so
+            self.dropped += 1
+
+
+class EventHub:
+    def __init__(self, maxsize: int = 1000) -> None:
+        self.maxsize = maxsize
+        self._subs: set[Subscription] = set()
+        self._lock = threading.Lock()
+
+    def publish(self, change: Change) -> None:
+        """A :class:`Services` listener: called in the committing thread, never blocks it."""
+        for sub in list(self._subs):
+            try:
+                sub.loop.call_soon_threadsafe(sub.offer, change)
+            except RuntimeError:  # that client's loop has closed
+                self.unsubscribe(sub)
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(asyncio.get_running_loop(), self.maxsize)
+        with self._lock:
+            self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subs.discard(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+
+def _message(change: Change, caller: Caller) -> str:
+    body: dict[str, Any] = {
+        "number": change.number, "workflow": change.workflow, "state": change.state, "version": change.version,
+        "holder_unit": change.holder_unit, "escalation_unit": change.escalation_unit, "source": change.source,
+        "events": events_for(caller, change.events),
+    }
+    data = json.dumps(body, ensure_ascii=False, default=str)
+    return f"id: {change.number}:{change.version}\nevent: case\ndata: {data}\n\n"
+
+
+async def stream(hub: EventHub, svc: Services, caller: Caller, *, limit: int | None = None,
+                 heartbeat: float = 15.0, is_disconnected=None) -> AsyncIterator[str]:
+    """The SSE body: ``case`` events for changes in the caller's scope, comments as keep-alives."""
+    scope = await run_in_threadpool(scope_of, svc, caller)
+    lookup = needs_lookup(scope)
+    sub = hub.subscribe()
+    try:
+        yield "retry: 3000\n: connected\n\n"
+        sent = 0
+        while limit is None or sent < limit:
+            try:
+                change = await asyncio.wait_for(sub.queue.get(), heartbeat)
+            except asyncio.TimeoutError:
+                if is_disconnected is not None and await is_disconnected():
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            if sub.dropped:
+                yield f"event: lagged\ndata: {json.dumps({'dropped': sub.dropped})}\n\n"
+                sub.dropped = 0
+            visible = (await run_in_threadpool(sees_change, svc, scope, change) if lookup
+                       else scope.contains(change_facts(change)))
+            if visible:
+                yield _message(change, caller)
+                sent += 1
+    finally:
+        hub.unsubscribe(sub)
+

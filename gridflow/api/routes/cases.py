@@ -1,0 +1,149 @@
+"""Cases: report, read, list, export, act on, and read their hash-chained history."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Any, Iterator
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from fastapi.responses import StreamingResponse
+
+from ...service import privacy, queries
+from ...service.cases import ReportCase, report_case
+from . import API_PREFIX
+from ..deps import CallerDep, OptionalCallerDep, ServicesDep
+from ..errors import responses
+from ..schemas import (
+    ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code,
+    HistoryPublic,
+)
+
+router = APIRouter(prefix=API_PREFIX, tags=["cases"])
+Number = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$",
+                             description="the case number, e.g. GF-2026-000123")]
+ActionName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``"3"``, ``W/"3"`` or ``3`` → 3; ``*`` or nothing → no check."""
+    if value is None or value.strip() in ("", "*"):
+        return None
+    tag = value.split(",")[0].strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 12:
+        raise queries.RequestInvalid("If-Match must carry the case version as returned in its ETag, e.g. \"3\"",
+                                     fields={"If-Match": value[:40]})
+    return int(tag)
+
+
+@router.post("/cases", status_code=201, response_model=CaseCreated, responses=responses(401, 403, 404, 422))
+def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate, response: Response) -> CaseCreated:
+    """Report a case. Without credentials it is an anonymous resident's report; a resident gets a token
+    (shown once) to follow the case and rate it."""
+    cmd = ReportCase(
+        workflow=body.workflow, reporter=privacy.reporter_of(caller), category=body.category, title=body.title,
+        description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
+        address=body.location.address, reporter_name=body.reporter.name, reporter_phone=body.reporter.phone,
+        attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel)
+    result = report_case(svc, cmd)
+    response.headers["Location"] = f"/api/v1/cases/{result.number}"
+    response.headers["ETag"] = etag(result.version)
+    return CaseCreated(number=result.number, state=result.state, version=result.version,
+                       resident_token=result.resident_token)
+
+
+class CaseQuery:
+    """Filters for listing and exporting cases."""
+
+    def __init__(
+        self,
+        state: Code | None = None, stage: Code | None = None,
+        unit: Annotated[Code | None, Query(description="held by, located in, or escalated to this unit")] = None,
+        category: Code | None = None, workflow: Code | None = None,
+        escalation_level: Annotated[int | None, Query(ge=0, le=100)] = None,
+        overdue: Annotated[bool | None, Query(description="open with a breached or passed deadline")] = None,
+        warned: bool | None = None, supervised: bool | None = None, closed: bool | None = None,
+        reported_from: datetime | None = None, reported_to: datetime | None = None,
+    ) -> None:
+        self.filter = queries.CaseFilter(state, stage, unit, category, workflow, escalation_level, overdue, warned,
+                                         supervised, closed, reported_from, reported_to)
+
+
+Filters = Annotated[CaseQuery, Depends()]
+
+
+@router.get("/cases", response_model=CasesPublic, responses=responses(401, 422))
+def list_cases(svc: ServicesDep, caller: CallerDep, q: Filters,
+               cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]*$")] = None,
+               limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50) -> CasesPublic:
+    """Cases in the caller's scope, newest first, with cursor pagination."""
+    page = queries.list_cases(svc, caller, q.filter, cursor, limit)
+    return CasesPublic(data=page.data, next_cursor=page.next_cursor)
+
+
+@router.get("/exports/cases", response_class=StreamingResponse, responses={
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV, contacts masked"},
+    **responses(401, 403, 422)})
+def export_cases(svc: ServicesDep, caller: CallerDep, q: Filters) -> StreamingResponse:
+    """Cases in scope as CSV for spreadsheets; residents' names, phones and addresses are always masked."""
+    rows = queries.export_rows(svc, caller, q.filter)
+    first = next(rows, None)  # raises before the response starts if the caller may not export
+
+    def lines() -> Iterator[str]:
+        if first is None:
+            return
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(first))
+        writer.writeheader()
+        for row in (first, *rows):
+            writer.writerow(row)
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
+
+
+@router.get("/cases/{number}", response_model=CaseDetailPublic, responses=responses(401, 404, 422))
+def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Response) -> Any:
+    """One case with its SLA light, the actions open to the caller, and why each deadline stands where it does."""
+    detail = queries.get_case(svc, caller, number)
+    response.headers["ETag"] = etag(detail.version)
+    return detail
+
+
+@router.post("/cases/{number}/actions/{action}", response_model=ActionResultPublic,
+             responses=responses(401, 403, 404, 409, 422))
+def take_action(
+    svc: ServicesDep, caller: CallerDep, number: Number, action: ActionName, response: Response,
+    payload: Annotated[dict[str, Any] | None, Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
+                                                   examples=[{"department": "dept-housing"}])] = None,
+    if_match: Annotated[str | None, Header(max_length=100, description="the ETag you read; stale → 409")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=160, pattern=r"^[\x21-\x7e]+$",
+                                                  description="repeat-safe: the same key returns the first "
+                                                              "result")] = None,
+) -> ActionResultPublic:
+    """Take an action. 409 ``action_not_allowed`` lists the allowed actions; 403 when the role may not."""
+    result = privacy.act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
+                            idempotency_key=idempotency_key)
+    response.headers["ETag"] = etag(result.version)
+    return ActionResultPublic(number=result.number, state=result.state, version=result.version,
+                              events=privacy.events_for(caller, result.events), replayed=result.replayed)
+
+
+@router.get("/cases/{number}/history", response_model=HistoryPublic, responses=responses(401, 404, 422))
+def get_history(svc: ServicesDep, caller: CallerDep, number: Number) -> HistoryPublic:
+    """Every event with actor, role, time and its link in the hash chain."""
+    return HistoryPublic(number=number, data=queries.history(svc, caller, number))
+
+
+@router.get("/cases/{number}/history/verify", response_model=ChainPublic, responses=responses(401, 404, 422))
+def verify_history(svc: ServicesDep, caller: CallerDep, number: Number) -> ChainPublic:
+    """Recompute the case's hash chain; names the first broken link if any event was altered."""
+    return ChainPublic(**queries.verify_case(svc, caller, number).as_dict())

@@ -1,0 +1,441 @@
+"""API shapes (``…Create`` in, ``…Public`` out, list envelopes), kept apart from engine and storage shapes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+#: Text without control characters (PostgreSQL refuses NUL; no header or code needs the others).
+_CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+Short = Annotated[str, StringConstraints(max_length=200, pattern=_CLEAN)]
+LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_CLEAN)]
+Light = Literal["none", "green", "yellow", "red"]
+Role = Literal["grid_worker", "resident", "community_dispatcher", "street_dispatcher", "district_dispatcher",
+               "department_handler", "supervisor", "admin", "hotline_operator", "mediator", "disaster_officer"]
+UnitKind = Literal["city", "district", "street", "community", "grid", "department"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``code`` is stable, the other extension members depend on it."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(examples=["urn:gridflow:problem:action_not_allowed"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable machine-readable error code", examples=["action_not_allowed"])
+    instance: str | None = None
+
+
+# --- workflows ----------------------------------------------------------------------------------
+
+class Label(BaseModel):
+    zh: str
+    en: str
+
+
+class WorkflowSummary(BaseModel):
+    name: str
+    version: int
+    versions: list[int]
+    label: Label
+    description: str
+
+
+class WorkflowsPublic(BaseModel):
+    data: list[WorkflowSummary]
+
+
+class FieldPublic(BaseModel):
+    name: str
+    type: str
+    required: bool
+    choices: list[str] = []
+    label: Label | None = None
+
+
+class TimerPublic(BaseModel):
+    name: str
+    label: Label
+    duration: str
+    calendar: str
+    warn_at: list[float]
+    repeat: str | None = None
+    on_breach: dict[str, Any]
+
+
+class StatePublic(BaseModel):
+    name: str
+    label: Label
+    stage: str
+    final: bool
+    pauses_sla: bool
+    holder_roles: list[str]
+    timers: list[TimerPublic]
+    outcome: str | None = None
+
+
+class ActionPublic(BaseModel):
+    name: str
+    label: Label
+    sources: list[str]
+    destinations: list[str]
+    roles: list[str]
+    guards: list[str]
+    fields: list[FieldPublic]
+
+
+class WorkflowPublic(BaseModel):
+    name: str
+    version: int
+    label: Label
+    description: str
+    initial: str
+    calendar: str
+    roles: list[str]
+    stages: dict[str, Label]
+    escalation: list[str]
+    states: list[StatePublic]
+    actions: list[ActionPublic]
+    source_yaml: str | None = None
+
+
+class DiagramPublic(BaseModel):
+    name: str
+    version: int
+    lang: Literal["zh", "en"]
+    mermaid: str
+
+
+# --- cases --------------------------------------------------------------------------------------
+
+class Location(BaseModel):
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    address: Annotated[str, StringConstraints(max_length=300, pattern=_CLEAN)] | None = None
+
+
+class Reporter(BaseModel):
+    name: Annotated[str, StringConstraints(max_length=100, pattern=_CLEAN)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=32, pattern=r"^[0-9+\- ()]*$")] | None = None
+
+
+class Attachment(BaseModel):
+    """Metadata of a photo or document stored elsewhere (gridflow keeps no files)."""
+
+    name: Short
+    url: Annotated[str, StringConstraints(max_length=1000, pattern=_CLEAN)] | None = None
+    content_type: Annotated[str, StringConstraints(max_length=100, pattern=_CLEAN)] | None = None
+    size: int | None = Field(None, ge=0, le=10**12)
+
+
+class CaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "workflow": "grid_event", "category": "0101", "title": "井盖破损",
+        "description": "海港路12号门口井盖破损，有安全隐患", "unit": "37060200100101",
+        "location": {"address": "海港路12号"}, "reporter": {"name": "李明", "phone": "13812345678"}}]})
+
+    workflow: Code = "grid_event"
+    category: Annotated[str, StringConstraints(max_length=64, pattern=_CLEAN)] = ""
+    title: Short = ""
+    description: LongText = ""
+    #: A known grid or community code; without it the coordinates decide the grid.
+    unit: Code | None = None
+    location: Location = Location()
+    reporter: Reporter = Reporter()
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    channel: Annotated[str, StringConstraints(max_length=32, pattern=r"^[a-z0-9_]+$")] = "api"
+
+
+class CaseCreated(BaseModel):
+    number: str
+    state: str
+    version: int
+    #: Shown once, only to a resident: use it as a bearer token to follow this case and rate it.
+    resident_token: str | None = None
+
+
+class SlaPublic(_Out):
+    light: Light
+    left_s: float | None = Field(None, description="working seconds left on the most urgent deadline")
+    due_at: datetime | None = None
+    deadline: str | None = None
+    label: str | None = None
+
+
+class CasePublic(_Out):
+    number: str
+    workflow: str
+    workflow_version: int
+    state: str
+    state_label: str
+    stage: str
+    holder_unit: str | None
+    holder_roles: list[str]
+    escalation_level: int
+    escalation_unit: str | None
+    supervised: bool
+    closed: bool
+    outcome: str | None
+    category: str
+    title: str
+    channel: str
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    next_due_at: datetime | None
+    warned: bool
+    breach_count: int
+    version: int
+    sla: SlaPublic
+
+
+class CasesPublic(BaseModel):
+    data: list[CasePublic]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null on the last")
+
+
+class DeadlineExplanation(BaseModel):
+    """Why a case is (or is not) overdue: the calendar, the clock's start, pauses, extensions, time used."""
+
+    model_config = ConfigDict(extra="allow")
+    deadline: str
+    timer: str
+    label: str
+    state: str
+    status: str
+    calendar: dict[str, Any]
+    duration: str
+    started_at: str
+    original_due: str
+    current_due: str
+    pauses: list[dict[str, Any]]
+    extensions: list[dict[str, Any]]
+    allowed_s: float
+    used_s: float
+    left_s: float
+    overdue: bool
+    breaches: int
+    light: str
+
+
+class CaseDetailPublic(CasePublic):
+    description: str
+    origin_unit: str | None
+    community_code: str | None
+    street_code: str | None
+    district_code: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    reporter_id: str | None
+    reporter_name: str | None
+    reporter_phone: str | None
+    contact_masked: bool
+    attachments: list[dict[str, Any]]
+    rating: str | None
+    data: dict[str, Any]
+    first_response_at: datetime | None
+    allowed_actions: list[str]
+    deadlines: list[DeadlineExplanation]
+
+
+class EventPublic(_Out):
+    seq: int
+    type: str
+    actor: str
+    role: str
+    at: datetime
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class HistoryPublic(BaseModel):
+    number: str
+    data: list[EventPublic]
+
+
+class ChainPublic(BaseModel):
+    number: str
+    ok: bool
+    events: int
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+class ActionEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    type: str
+    actor: str
+    role: str
+    at: str
+    data: dict[str, Any]
+    hash: str
+
+
+class ActionResultPublic(BaseModel):
+    number: str
+    state: str
+    version: int
+    events: list[ActionEvent]
+    replayed: bool = Field(False, description="true when an Idempotency-Key repeated an earlier request")
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+class UnitStatsPublic(_Out):
+    unit: str | None
+    name: str
+    kind: str
+    received: int
+    open: int
+    closed: int
+    responded: int
+    resolved: int
+    not_accepted: int
+    on_time: int
+    overdue: int
+    escalated: int
+    supervised: int
+    rated: int
+    satisfied: int
+    basically_satisfied: int
+    dissatisfied: int
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+
+
+class SlaStatsPublic(BaseModel):
+    date_from: date | None
+    date_to: date | None
+    units: list[UnitStatsPublic]
+    total: UnitStatsPublic
+
+
+# --- organisation -------------------------------------------------------------------------------
+
+class CallerPublic(BaseModel):
+    id: str
+    role: str
+    unit: str | None
+    name: str
+    case_number: str | None = None
+
+
+class UnitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_CLEAN)]
+    kind: UnitKind
+    parent: Code | None = None
+    boundary_wkt: Annotated[str, StringConstraints(max_length=100_000, pattern=_CLEAN)] | None = None
+
+
+class UnitPublic(_Out):
+    code: str
+    name: str
+    kind: str
+    parent: str | None
+    has_boundary: bool = False
+
+
+class UnitsPublic(BaseModel):
+    data: list[UnitPublic]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_CLEAN)]
+    role: Role
+    unit: Code | None = None
+    phone: Annotated[str, StringConstraints(max_length=32, pattern=r"^[0-9+\- ()]*$")] | None = None
+
+
+class UserPublic(_Out):
+    id: str
+    name: str
+    role: str
+    unit: str | None
+    active: bool
+    phone: str | None = None
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: Code
+    label: Annotated[str, StringConstraints(max_length=100, pattern=_CLEAN)] = ""
+
+
+class ApiKeyIssued(BaseModel):
+    user_id: str
+    label: str
+    token: str = Field(description="shown once; gridflow stores only its hash")
+
+
+class ApiKeyPublic(_Out):
+    id: int
+    user_id: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeysPublic(BaseModel):
+    data: list[ApiKeyPublic]
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    database: Literal["ok", "unavailable"]
+    runner: dict[str, Any] | None
+    timers: dict[str, Any] | None = None
+    version: str
+
+
+def _label(label) -> Label:
+    return Label(zh=label.zh, en=label.en)
+
+
+def workflow_summary(defn, versions: list[int]) -> WorkflowSummary:
+    return WorkflowSummary(name=defn.name, version=defn.version, versions=versions, label=_label(defn.label),
+                           description=defn.description)
+
+
+def workflow_public(defn, source_yaml: str | None) -> WorkflowPublic:
+    """A definition as data: states with their timers, actions with roles and fields."""
+    states = [StatePublic(
+        name=s.name, label=_label(s.label), stage=s.stage, final=s.final, pauses_sla=s.pauses_sla,
+        holder_roles=list(s.holder_roles), outcome=s.outcome,
+        timers=[TimerPublic(name=t.name, label=_label(t.label), duration=str(t.duration), calendar=t.calendar,
+                            warn_at=list(t.warn_at), repeat=str(t.repeat) if t.repeat else None,
+                            on_breach={"escalate": t.on_breach.escalate, "supervise": t.on_breach.supervise,
+                                       "action": t.on_breach.action, "notify": list(t.on_breach.notify)})
+                for t in s.timers]) for s in defn.states.values()]
+    actions = [ActionPublic(
+        name=a.name, label=_label(a.label), sources=list(a.sources), destinations=list(a.destinations),
+        roles=list(a.roles), guards=list(a.guards),
+        fields=[FieldPublic(name=f.name, type=f.type, required=f.required, choices=list(f.choices),
+                            label=_label(f.label) if f.label else None) for f in a.fields])
+        for a in defn.actions.values()]
+    return WorkflowPublic(
+        name=defn.name, version=defn.version, label=_label(defn.label), description=defn.description,
+        initial=defn.initial, calendar=defn.calendar, roles=list(defn.roles),
+        stages={k: _label(v) for k, v in defn.stages.items()}, escalation=list(defn.escalation.levels),
+        states=states, actions=actions, source_yaml=source_yaml)
