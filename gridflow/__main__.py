@@ -1,0 +1,5 @@
+"""``python -m gridflow`` is the ``gridflow`` command."""
+
+from .cli import main
+
+main()
