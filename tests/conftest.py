@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hypothesis import HealthCheck, settings as hypothesis_settings
+
 from gridflow.engine.clock import ManualClock
+
+# CI runs the same examples every time (a red CI must mean a change broke something, not a new draw)
+# and never fails on timing under load; locally hypothesis keeps exploring new examples.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 PG_ADMIN_URL = os.environ.get("GRIDFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GRIDFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
