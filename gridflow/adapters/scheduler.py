@@ -285,7 +285,7 @@ class Scheduler:
 
     def __init__(self, settings: Any, svc, client: redis.Redis, celery, *, name: str | None = None,
                  task_size: int = 25, max_queued_tasks: int = 64, poll_interval: float | None = None,
-                 sweep_interval: float | None = None) -> None:
+                 sweep_interval: float | None = None, linger: float = 0.1) -> None:
         self.settings = settings
         self.svc = svc
         self.clock = svc.clock
@@ -298,6 +298,7 @@ class Scheduler:
         self.poll = poll_interval if poll_interval is not None else min(1.0, settings.timer_poll_interval)
         self.sweep_every = sweep_interval if sweep_interval is not None else max(1.0, 10 * self.poll)
         self.batch = max(1, min(settings.timer_batch_size, 5_000))
+        self.linger = max(0.0, linger)
         self.stats = SchedulerStats()
         self._rebuild: _Rebuild | None = None
         self._run_id: str | None = None
@@ -305,6 +306,9 @@ class Scheduler:
         self._gaps: dict[int, float] = {}
         self._prune_at = 0
         self._last_sweep = 0.0
+        self._last_tail = 0.0
+        self._tail_more = False
+        self._backlogged = False
         self._last_prune = 0.0
         self._last_outbox = 0.0
         self._last_report = time.monotonic()
@@ -346,8 +350,11 @@ class Scheduler:
         busy = False
         if self._rebuild is not None:
             busy = self._rebuild_step()
-        busy = self._tail() or busy
         mono = time.monotonic()
+        if self._tail_more or mono - self._last_tail >= self.poll:
+            self._last_tail = mono
+            self._tail_more = self._tail()
+            busy = busy or self._tail_more
         if mono - self._last_sweep >= self.sweep_every:
             self._last_sweep = mono
             self._sweep(now)
@@ -361,10 +368,13 @@ class Scheduler:
         self._report(mono)
         if busy or full:
             return 0.0
+        if self._backlogged:
+            return min(self.poll, 0.05)  # workers are behind: look again soon, without spinning
         nxt = self.index.next_due()
         if nxt is None:
             return self.poll
-        return min(self.poll, max(0.005, nxt - _ts(self.clock.now())))
+        # Wake a little after the next due time, so that what falls due together leaves in one task.
+        return min(self.poll, max(0.005, nxt + self.linger - _ts(self.clock.now())))
 
     def _index_lost(self) -> bool:
         """Start a rebuild if Redis lost the index (no marker, or a marker from before a restart)."""
@@ -456,7 +466,8 @@ class Scheduler:
     def _dispatch(self, now: datetime) -> bool:
         """Queue due timers as tasks; True if it filled a whole batch (more may be due)."""
         room = self.max_queued_tasks - self.queued_tasks()
-        if room <= 0:
+        self._backlogged = room <= 0
+        if self._backlogged:
             return False
         popped = self.index.pop_due(now, min(self.batch, room * self.task_size))
         if not popped:

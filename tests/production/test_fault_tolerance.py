@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -81,7 +82,7 @@ def test_sigkill_of_the_whole_worker_mid_batch_fires_every_timer_once(deployment
 
 def test_redis_flushed_while_timers_are_pending_fires_all_none_twice(deployment):
     dep = deployment
-    numbers = dep.open_cases(40, due_in=3.0, spread=3.0)
+    numbers = dep.open_cases(40, due_in=6.0, spread=3.0)
     dep.start_scheduler()
     dep.start_worker()
     client = dep.redis()
@@ -155,15 +156,19 @@ def test_redis_restarted_empty_mid_run_fires_all_none_twice(deployment, tmp_path
 
 def test_stopped_scheduler_catches_up_on_restart_and_records_lateness(deployment):
     dep = deployment
-    numbers = dep.open_cases(20, due_in=2.0, spread=1.0)
+    indexed = dep.open_cases(10, due_in=6.0, spread=1.0)  # known to the scheduler before it stops
     scheduler = dep.start_scheduler()
     dep.start_worker()
     client = dep.redis()
-    dep.wait_for(lambda: client.exists(f"{dep.prefix}:timers:marker"), 20, "the index to be built")
+    dep.wait_for(lambda: client.zcard(f"{dep.prefix}:timers:index") == len(indexed), 20, "the index to be built")
     scheduler.stop()
-    time.sleep(6.0)  # every deadline passes while no scheduler runs
+    assert dep.breaches() == 0
+    unseen = dep.open_cases(10, due_in=1.0, spread=1.0)  # created while no scheduler runs
+    last_due = dep.sql("SELECT max(due_at) FROM timers")[0][0]
+    time.sleep(max(0.0, (last_due - datetime.now(timezone.utc)).total_seconds()) + 3.5)
     assert dep.breaches() == 0, "nothing fires without a scheduler"
     dep.start_scheduler("scheduler-again")
+    numbers = indexed + unseen
     dep.wait_for(lambda: dep.breaches() >= len(numbers), 30, "the overdue timers to fire")
     dep.assert_each_timer_took_effect_once(numbers)
     lateness = dep.lateness()
@@ -191,25 +196,32 @@ def test_two_schedulers_at_once_fire_each_timer_once(deployment):
 
 def test_database_away_briefly_workers_retry_and_recover(deployment):
     dep = deployment
-    dep.extra_env["GRIDFLOW_TIMER_CLAIM_SECONDS"] = "10"  # a task may wait out ~3.6 s of outage in place
+    dep.extra_env["GRIDFLOW_TIMER_CLAIM_SECONDS"] = "10"  # a batch may wait out ~3.6 s of outage in place
     dbname = sa.engine.make_url(dep.url).database
     admin = sa.create_engine(sa.engine.make_url(dep.url).set(database="postgres"), isolation_level="AUTOCOMMIT",
                              poolclass=sa.pool.NullPool)
-    numbers = dep.open_cases(200, due_in=2.0)  # all at once: batches are queued and running when it goes
-    dep.start_scheduler()
-    worker = dep.start_worker()
-    dep.wait_for(lambda: dep.breaches() >= 3, 30, "the first timers to fire", interval=0.02)
+    numbers = dep.open_cases(60, due_in=1.0)
+    last = dep.sql("SELECT c.number FROM timers t JOIN cases c ON c.id = t.case_id ORDER BY t.id DESC LIMIT 1")[0][0]
+    eng, conn = _hold_case_lock(dep, last)  # keeps one batch in progress until the database goes
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS false')
-            conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()")
-            time.sleep(2.5)
+        dep.start_scheduler()
+        worker = dep.start_worker()
+        dep.wait_for(lambda: _blocked_backends(dep) > 0, 30, "a batch in progress", interval=0.05)
+        with admin.connect() as adm:
+            adm.exec_driver_sql(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS false')
+            adm.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()")
+            time.sleep(2.0)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS true')
+        with admin.connect() as adm:
+            adm.exec_driver_sql(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS true')
         admin.dispose()
-    assert dep.breaches() < len(numbers), "the outage must hit work in progress"
+        try:
+            conn.close()  # already terminated with the others
+        except sa.exc.DBAPIError:
+            pass
+        eng.dispose()
+    assert dep.breaches() < len(numbers), "the outage hit work in progress"
     dep.wait_for(lambda: dep.breaches() >= len(numbers), 40, "every timer to fire after the outage")
     time.sleep(1.0)
     dep.assert_each_timer_took_effect_once(numbers)

@@ -49,6 +49,7 @@ def world(pg_database_url, redis_url, redis_prefix, clock, make_app):
 
 def _scheduler(app, client, celery=None, **options) -> Scheduler:
     options.setdefault("sweep_interval", 0.0)
+    options.setdefault("poll_interval", 0.0)  # every step looks at everything
     return Scheduler(app.settings, app.services, client, celery or RecordingCelery(), **options)
 
 
