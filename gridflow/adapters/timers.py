@@ -88,7 +88,11 @@ class InlineTimerRunner:
 
 
 class ThreadTimerRunner(InlineTimerRunner):
-    """Polls for due timers every ``interval`` seconds in a daemon thread."""
+    """Polls for due timers every ``interval`` seconds in a daemon thread.
+
+    In the embedded default it also delivers the outbox (notifications, webhooks) after each poll,
+    the job Celery workers do at scale.
+    """
 
     kind = "thread"
 
@@ -97,6 +101,8 @@ class ThreadTimerRunner(InlineTimerRunner):
         self.interval = interval if interval is not None else svc.settings.timer_poll_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        from .notifiers import notifiers_from_settings
+        self.notifiers = notifiers_from_settings(svc.settings)
 
     def start(self) -> None:
         if self._thread is not None:
@@ -114,9 +120,12 @@ class ThreadTimerRunner(InlineTimerRunner):
         self.status.running = False
 
     def _loop(self) -> None:
+        from .outbox import dispatch_outbox
+
         while not self._stop.is_set():
             try:
                 self.run_due()
+                dispatch_outbox(self.svc, self.notifiers)
             except GridflowError as exc:  # database briefly away: log, wait, try again
                 self.status.errors += 1
                 self.status.last_error = exc.message

@@ -135,3 +135,29 @@ def test_rating_deadline_passing_rates_by_default(app, clock):
     row, events, _ = snapshot(app.services, number)
     assert row.state in ("reviewing",) and row.rating == "satisfied"
     assert any(e.type == "ActionTaken" and e.data["action"] == "rate_by_default" for e in events)
+
+
+def test_thread_runner_fires_timers_and_delivers_the_outbox_in_the_background(app, clock):
+    import time
+
+    from gridflow.adapters.orm import OutboxRow
+    from gridflow.adapters.timers import ThreadTimerRunner
+
+    number = dispatched_case(app.services)
+    clock.set(clock.now() + timedelta(days=9))
+    runner = ThreadTimerRunner(app.services, interval=0.05)
+    runner.start()
+    try:
+        for _ in range(200):
+            with app.services.uow(write=False) as uow:
+                pending = uow.session.exec(select(OutboxRow).where(OutboxRow.status != "sent")).all()
+            if _events(app.services, number, "DeadlineBreached") and not pending:
+                break
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+    assert len(_events(app.services, number, "DeadlineBreached")) == 1
+    assert runner.status.fired >= 2 and not runner.status.running
+    with app.services.uow(write=False) as uow:
+        rows = uow.session.exec(select(OutboxRow)).all()
+    assert rows and all(r.status == "sent" for r in rows)
