@@ -16,9 +16,10 @@ from fastapi.openapi.utils import get_openapi
 
 from .. import __version__
 from ..bootstrap import App, bootstrap
+from ..service.privacy import SeenCases
 from ..settings import Settings
 from . import errors
-from .deps import CallerCache
+from .deps import CallerCache, write_gate_for
 from .live import EventHub
 from .metrics import Metrics, RequestTimer
 from .routes import admin, board, cases, ops, workflows
@@ -53,7 +54,8 @@ def create_app(app: App | None = None, settings: Settings | None = None, *, star
         app = bootstrap(settings or Settings())
     hub = EventHub()
     metrics = Metrics(app, lambda: hub.subscribers)
-    listeners = [hub.publish, metrics.observe_change]
+    seen_cases = SeenCases()
+    listeners = [seen_cases.on_change, hub.publish, metrics.observe_change]
     app.services.listeners.extend(listeners)
 
     @asynccontextmanager
@@ -80,6 +82,8 @@ def create_app(app: App | None = None, settings: Settings | None = None, *, star
     api.state.hub = hub
     api.state.metrics = metrics
     api.state.callers = CallerCache()
+    api.state.seen_cases = seen_cases
+    api.state.write_gate = write_gate_for(app)
     errors.install(api)
     for module in (workflows, cases, board, admin, ops):
         api.include_router(module.router)

@@ -4,30 +4,51 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from ..bootstrap import App
 from ..service.context import Services
-from ..service.privacy import Caller, authenticate, require_admin
+from ..service.privacy import Caller, SeenCases, authenticate, require_admin
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="An API key issued by an admin (demo: `demo-community`, …)")
 bearer = HTTPBearer(auto_error=False, description="An API key, or a resident's case token from reporting")
 
 
-def get_app(request: Request) -> App:
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the thread pool,
+# a thread hop per dependency per request; these only read app state (or await the pool themselves).
+
+async def get_app(request: Request) -> App:
     return request.app.state.gridflow
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.gridflow.services
 
 
+async def get_seen_cases(request: Request) -> SeenCases:
+    return request.app.state.seen_cases
+
+
+async def get_write_gate(request: Request) -> AbstractContextManager:
+    return request.app.state.write_gate
+
+
+def write_gate_for(app: App) -> AbstractContextManager:
+    """SQLite takes one writer at a time: writers of this process queue on a lock, in order, instead of
+    colliding in SQLite and backing off in its busy handler's sleeps. PostgreSQL writers run side by side."""
+    return threading.Lock() if app.services.db.is_sqlite else nullcontext()
+
+
 AppDep = Annotated[App, Depends(get_app)]
+WriteGateDep = Annotated[AbstractContextManager, Depends(get_write_gate)]
 ServicesDep = Annotated[Services, Depends(get_services)]
+SeenCasesDep = Annotated[SeenCases, Depends(get_seen_cases)]
 
 
 class CallerCache:
@@ -66,30 +87,30 @@ def _token(api_key: str | None, credentials: HTTPAuthorizationCredentials | None
     return credentials.credentials if credentials is not None else None
 
 
-def get_caller(request: Request, svc: ServicesDep,
-               api_key: Annotated[str | None, Security(api_key_header)] = None,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Caller:
+async def get_caller(request: Request, svc: ServicesDep,
+                     api_key: Annotated[str | None, Security(api_key_header)] = None,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Caller:
     token = _token(api_key, credentials)
     cache: CallerCache = request.app.state.callers
     if token:
         caller = cache.get(token)
         if caller is not None:
             return caller
-    caller = authenticate(svc, token)
+    caller = await run_in_threadpool(authenticate, svc, token)
     cache.put(token or "", caller)
     return caller
 
 
-def get_optional_caller(request: Request, svc: ServicesDep,
-                        api_key: Annotated[str | None, Security(api_key_header)] = None,
-                        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
-                        ) -> Caller | None:
+async def get_optional_caller(request: Request, svc: ServicesDep,
+                              api_key: Annotated[str | None, Security(api_key_header)] = None,
+                              credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
+                              ) -> Caller | None:
     if not _token(api_key, credentials):
         return None
-    return get_caller(request, svc, api_key, credentials)
+    return await get_caller(request, svc, api_key, credentials)
 
 
-def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+async def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     require_admin(caller)
     return caller
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -26,7 +27,7 @@ from sqlmodel import select
 
 from ..adapters.orm import CaseRow
 from ..engine.case import Actor
-from ..engine.errors import CaseNotFound, Forbidden, GridflowError, PayloadInvalid
+from ..engine.errors import CaseNotFound, Forbidden, GridflowError, PayloadInvalid, VersionConflict
 from .admin import hash_key, user_for_token
 from .cases import ActionResult, TakeAction, take_action
 from .context import Services
@@ -99,7 +100,8 @@ class Scope:
     def sql(self) -> Any:
         if self.everything:
             return sa.true()
-        conds = [getattr(CaseRow, col).in_(sorted(values)) for col, values in self.terms if values]
+        conds = [getattr(CaseRow, col) == next(iter(values)) if len(values) == 1 else
+                 getattr(CaseRow, col).in_(sorted(values)) for col, values in self.terms if values]
         return sa.or_(*conds) if conds else sa.false()
 
     def contains(self, facts: Mapping[str, Any], fetch: Callable[[str], Any] | None = None) -> bool:
@@ -146,19 +148,76 @@ def scope_of(svc: Services, caller: Caller) -> Scope:
     return Scope(terms=_area(svc, caller.unit) + own)
 
 
-def _visible(svc: Services, caller: Caller, number: str) -> tuple[int, str, int]:
-    """(version, workflow, workflow version) of a case the caller may see; else it does not exist for them."""
+#: The case columns a scope rule can test.
+FACT_COLUMNS = ("number", "holder_unit", "community_code", "street_code", "district_code", "reporter_id",
+                "origin_unit")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A case as last seen: its version, its workflow version and the facts its scope depends on."""
+
+    version: int
+    workflow: str
+    workflow_version: int
+    facts: Mapping[str, Any]
+
+
+class SeenCases:
+    """The scope facts of recently seen cases, by version, so an action needs no extra read to check scope.
+
+    Safe because every change to a case bumps its version and :func:`act_as` pins
+    the action to the version it checked: a stale entry can only end in a version
+    conflict (then the case is read again), never in an action outside the scope.
+    Kept current by :meth:`on_change` (a :class:`Services` listener) in this process.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._entries: dict[str, Seen] = {}
+        self._lock = threading.Lock()
+
+    def get(self, number: str) -> Seen | None:
+        return self._entries.get(number)
+
+    def remember(self, number: str, seen: Seen) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size and number not in self._entries:
+                self._entries.pop(next(iter(self._entries)))  # the oldest entry
+            self._entries[number] = seen
+
+    def forget(self, number: str) -> None:
+        with self._lock:
+            self._entries.pop(number, None)
+
+    def on_change(self, change: Any) -> None:
+        old = self._entries.get(change.number)
+        if old is None or change.source == "migration":
+            self.forget(change.number)
+            return
+        self.remember(change.number, Seen(change.version, old.workflow, old.workflow_version,
+                                          {**old.facts, **change_facts(change)}))
+
+
+def _visible(svc: Services, caller: Caller, number: str, seen_cases: SeenCases | None = None) -> Seen:
+    """A case the caller may see, as it is now; otherwise it does not exist for them (404)."""
+    cols = [getattr(CaseRow, c) for c in FACT_COLUMNS]
     with svc.uow(write=False) as uow:
-        svc.units.refresh(uow.session)
-        row = uow.session.exec(select(CaseRow.version, CaseRow.workflow, CaseRow.workflow_version)
-                               .where(CaseRow.number == number, scope_of(svc, caller).sql())).first()
+        svc.units.refresh(uow.connection)
+        row = uow.connection.execute(
+            sa.select(CaseRow.version, CaseRow.workflow, CaseRow.workflow_version, *cols)
+            .where(CaseRow.number == number, scope_of(svc, caller).sql())).first()
     if row is None:
         raise CaseNotFound(f"no case {number!r}", number=number)
-    return row[0], row[1], row[2]
+    seen = Seen(row[0], row[1], row[2], dict(zip(FACT_COLUMNS, row[3:])))
+    if seen_cases is not None:
+        seen_cases.remember(number, seen)
+    return seen
 
 
 def act_as(svc: Services, caller: Caller, number: str, action: str, payload: Mapping[str, Any] | None = None, *,
-           expected_version: int | None = None, idempotency_key: str | None = None) -> ActionResult:
+           expected_version: int | None = None, idempotency_key: str | None = None,
+           seen_cases: SeenCases | None = None) -> ActionResult:
     """Take an action for a caller, who must be able to see the case.
 
     The action is pinned to the version the scope was checked on, so a case that
@@ -166,32 +225,46 @@ def act_as(svc: Services, caller: Caller, number: str, action: str, payload: Map
     """
     if caller.role not in STAFF_ROLES and caller.role != "resident":
         raise Forbidden(f"role {caller.role!r} may not act on cases")
-    seen, workflow, version = _visible(svc, caller, number)
-    act = svc.catalog.get(workflow, version).actions.get(action)
+    cached = seen_cases.get(number) if seen_cases is not None else None
+    if cached is not None and expected_version in (None, cached.version) \
+            and scope_of(svc, caller).contains(cached.facts):
+        try:
+            return _act(svc, caller, cached, number, action, payload, idempotency_key)
+        except VersionConflict:
+            seen_cases.forget(number)
+            if expected_version is not None:
+                raise
+    seen = _visible(svc, caller, number, seen_cases)
+    if expected_version is not None and expected_version != seen.version:
+        seen = Seen(expected_version, seen.workflow, seen.workflow_version, seen.facts)  # take_action says 409
+    return _act(svc, caller, seen, number, action, payload, idempotency_key)
+
+
+def _act(svc: Services, caller: Caller, seen: Seen, number: str, action: str, payload: Mapping[str, Any] | None,
+         idempotency_key: str | None) -> ActionResult:
+    act = svc.catalog.get(seen.workflow, seen.workflow_version).actions.get(action)
     if act is not None and payload:
         _check_references(svc, act, payload)
     # A retried request with an Idempotency-Key is answered from its first result before any version check.
-    cmd = TakeAction(number, action, caller.actor, dict(payload or {}),
-                     expected_version=expected_version if expected_version is not None else seen,
-                     idempotency_key=idempotency_key)
-    return take_action(svc, cmd)
+    return take_action(svc, TakeAction(number, action, caller.actor, dict(payload or {}),
+                                       expected_version=seen.version, idempotency_key=idempotency_key))
 
 
 def _check_references(svc: Services, act: Any, payload: Mapping[str, Any]) -> None:
     """Units and cases an action's payload names must exist, or the case would be handed to nobody."""
     named = [(f, payload[f.name].strip()) for f in act.fields if f.type in ("unit", "case")
              and isinstance(payload.get(f.name), str) and payload[f.name].strip()]
-    if not named:
-        return
     problems: dict[str, str] = {}
-    with svc.uow(write=False) as uow:
-        for f, value in named:
-            if f.type == "unit":
-                svc.units.refresh(uow.session)
-                if svc.units.get(value) is None:
-                    problems[f.name] = f"unknown unit {value!r}"
-            elif uow.session.exec(select(CaseRow.id).where(CaseRow.number == value)).first() is None:
-                problems[f.name] = f"unknown case {value!r}"
+    for f, value in named:
+        if f.type == "unit" and svc.units.get(value) is None:
+            with svc.uow(write=False) as uow:  # perhaps created since the tree was loaded
+                svc.units.refresh(uow.connection, force=True)
+            if svc.units.get(value) is None:
+                problems[f.name] = f"unknown unit {value!r}"
+        elif f.type == "case":
+            with svc.uow(write=False) as uow:
+                if uow.connection.execute(sa.select(CaseRow.id).where(CaseRow.number == value)).first() is None:
+                    problems[f.name] = f"unknown case {value!r}"
     if problems:
         raise PayloadInvalid(f"payload for {act.name!r} names what does not exist: "
                              + "; ".join(f"{k}: {v}" for k, v in problems.items()), action=act.name,

@@ -276,3 +276,33 @@ def test_export_is_csv_with_contacts_always_masked(api):
     assert row["reporter_name"] == "李*" and row["reporter_phone"] == "138****5678"
     assert row["address"] == "海港路**号" and "13812345678" not in r.text
     assert api.get("demo-resident", "/exports/cases").status_code == 403
+
+
+def test_a_case_that_changed_hands_elsewhere_is_out_of_reach_even_for_its_last_handler(api, make_app, db_url):
+    """Scope facts remembered from an earlier action never authorise a later one: the action is pinned to
+    the version they were seen at, so a change made by another process turns into a fresh check."""
+    number = api.report()["number"]
+    api.ok("demo-community", number, "dispatch", {"department": "dept-housing"})
+    api.ok("demo-housing", number, "acknowledge")  # the housing department's view of the case is remembered
+    elsewhere = make_app(db_url).services  # another API worker or the CLI: its changes are not seen here
+    from gridflow.engine.case import Actor
+    from gridflow.service.cases import TakeAction, take_action
+
+    take_action(elsewhere, TakeAction(number, "return_case", Actor("dh-housing", "department_handler", "dept-housing"),
+                                      {"reason": "非本部门职责"}))
+    r = api.act("demo-housing", number, "suspend", {"reason": "业主外出"})
+    assert r.status_code == 404  # now held by the community again: it does not exist for housing
+    r = api.act("demo-community", number, "dispatch", {"department": "dept-urban"})
+    assert r.status_code == 200 and r.json()["version"] == 5
+
+
+def test_a_stale_remembered_version_is_retried_not_reported_as_a_conflict(api, make_app, db_url):
+    number = api.report()["number"]
+    api.ok("demo-community", number, "dispatch", {"department": "dept-housing"})
+    elsewhere = make_app(db_url).services
+    from gridflow.engine.case import Actor
+    from gridflow.service.cases import TakeAction, take_action
+
+    take_action(elsewhere, TakeAction(number, "supervise", Actor("sv-1", "supervisor", "370602"), {}))
+    r = api.act("demo-housing", number, "acknowledge")  # no If-Match: act on the case as it is now
+    assert r.status_code == 200 and r.json()["version"] == 4

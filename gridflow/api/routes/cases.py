@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime
 from typing import Annotated, Any, Iterator
 
@@ -13,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from ...service import privacy, queries
 from ...service.cases import ReportCase, report_case
 from . import API_PREFIX
-from ..deps import CallerDep, OptionalCallerDep, ServicesDep
+from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep, WriteGateDep
 from ..errors import responses
 from ..schemas import (
     ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code,
@@ -42,7 +43,8 @@ def parse_if_match(value: str | None) -> int | None:
 
 
 @router.post("/cases", status_code=201, response_model=CaseCreated, responses=responses(401, 403, 404, 422))
-def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate, response: Response) -> CaseCreated:
+def report(svc: ServicesDep, caller: OptionalCallerDep, gate: WriteGateDep, body: CaseCreate,
+           response: Response) -> CaseCreated:
     """Report a case. Without credentials it is an anonymous resident's report; a resident gets a token
     (shown once) to follow the case and rate it."""
     cmd = ReportCase(
@@ -50,7 +52,8 @@ def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate, respon
         description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
         address=body.location.address, reporter_name=body.reporter.name, reporter_phone=body.reporter.phone,
         attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel)
-    result = report_case(svc, cmd)
+    with gate:
+        result = report_case(svc, cmd)
     response.headers["Location"] = f"/api/v1/cases/{result.number}"
     response.headers["ETag"] = etag(result.version)
     return CaseCreated(number=result.number, state=result.state, version=result.version,
@@ -121,20 +124,24 @@ def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Resp
 @router.post("/cases/{number}/actions/{action}", response_model=ActionResultPublic,
              responses=responses(401, 403, 404, 409, 422))
 def take_action(
-    svc: ServicesDep, caller: CallerDep, number: Number, action: ActionName, response: Response,
-    payload: Annotated[dict[str, Any] | None, Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
+    svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, gate: WriteGateDep, number: Number,
+    action: ActionName, payload: Annotated[dict[str, Any] | None, Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
                                                    examples=[{"department": "dept-housing"}])] = None,
     if_match: Annotated[str | None, Header(max_length=100, description="the ETag you read; stale → 409")] = None,
     idempotency_key: Annotated[str | None, Header(max_length=160, pattern=r"^[\x21-\x7e]+$",
                                                   description="repeat-safe: the same key returns the first "
                                                               "result")] = None,
-) -> ActionResultPublic:
+) -> Response:
     """Take an action. 409 ``action_not_allowed`` lists the allowed actions; 403 when the role may not."""
-    result = privacy.act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
-                            idempotency_key=idempotency_key)
-    response.headers["ETag"] = etag(result.version)
-    return ActionResultPublic(number=result.number, state=result.state, version=result.version,
-                              events=privacy.events_for(caller, result.events), replayed=result.replayed)
+    with gate:
+        result = privacy.act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
+                                idempotency_key=idempotency_key, seen_cases=seen)
+    # The hot path: built as JSON directly (the shape is ActionResultPublic, documented above) rather than
+    # validated again on the way out.
+    body = {"number": result.number, "state": result.state, "version": result.version,
+            "events": privacy.events_for(caller, result.events), "replayed": result.replayed}
+    return Response(json.dumps(body, ensure_ascii=False, default=str), media_type="application/json",
+                    headers={"ETag": etag(result.version)})
 
 
 @router.get("/cases/{number}/history", response_model=HistoryPublic, responses=responses(401, 404, 422))
