@@ -443,7 +443,7 @@ def main() -> None:
     p.add_argument("--steady-load", type=float, default=0.6, help="due rate as a fraction of the measured firing rate")
     p.add_argument("--naive", type=int, default=100_000)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=2, help="pool processes per worker (gridflow worker's default)")
     p.add_argument("--naive-worker", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.naive_worker:

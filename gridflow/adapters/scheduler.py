@@ -324,6 +324,10 @@ class Scheduler:
 
         return redis.Redis.from_url(url, socket_timeout=10), broker_keyprefix(self.settings) + TIMER_QUEUE
 
+    def close(self) -> None:
+        if self._queue_client is not None:
+            self._queue_client.close()
+
     def queued_tasks(self) -> int:
         return int(self._queue_client.llen(self._queue_key)) if self._queue_client is not None else 0
 
@@ -357,6 +361,7 @@ class Scheduler:
             busy = busy or self._tail_more
         if mono - self._last_sweep >= self.sweep_every:
             self._last_sweep = mono
+            self._run_id = None  # a Redis restarted from a snapshot keeps the marker: its run_id tells
             self._sweep(now)
         if mono - self._last_prune >= 1.0:
             self._last_prune = mono
@@ -573,6 +578,7 @@ def run_scheduler(settings: Any, **options: Any) -> None:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        scheduler.close()
         client.close()
         app.close()
         log.info("scheduler stopped", extra={"scheduler": scheduler.name, **vars(scheduler.stats)})
