@@ -120,6 +120,7 @@ def make_celery(settings: Any) -> Celery:
 # --- what a worker process holds --------------------------------------------------------------
 
 _services_cache: dict[int, Any] = {}
+_notifiers_cache: dict[int, list] = {}  # one webhook client per process, kept open between tasks
 #: The settings ``run_worker`` (or ``celery -A``) built this process's app from.
 _current_settings: Any = None
 
@@ -195,7 +196,9 @@ def run_outbox(settings: Any, *, budget_s: float) -> dict[str, int]:
 
     deadline = time.monotonic() + budget_s
     svc = _retrying(lambda: _services(settings), deadline=deadline, what={})
-    notifiers = notifiers_from_settings(settings)
+    notifiers = _notifiers_cache.get(os.getpid())
+    if notifiers is None:
+        notifiers = _notifiers_cache[os.getpid()] = notifiers_from_settings(settings)
     total = {"sent": 0, "retried": 0, "dead": 0}
     while time.monotonic() < deadline:
         report = _retrying(lambda: dispatch_outbox(svc, notifiers, limit=20, deadline=deadline),

@@ -227,3 +227,44 @@ def test_database_away_briefly_workers_retry_and_recover(deployment):
     dep.assert_each_timer_took_effect_once(numbers)
     retries = [r for r in worker.json_logs() if r["msg"].startswith("database unavailable, retrying")]
     assert any("timer_id" in r for r in retries), "the worker waited the outage out in place"
+
+
+def test_notifications_reach_a_flaky_webhook_once_each(deployment):
+    """Breach and escalation notices leave through the outbox; a receiver that fails at first gets them later."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[str] = []
+    failures = {"left": 4}
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                self.send_response(503)
+            else:
+                received.append(self.headers["Idempotency-Key"])
+                assert body["case"].startswith("GF-")
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dep = deployment
+    dep.extra_env["GRIDFLOW_WEBHOOK_URL"] = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        numbers = dep.open_cases(5, due_in=1.0)
+        dep.start_scheduler()
+        dep.start_worker()
+        dep.wait_for(lambda: dep.sql("SELECT count(*) FROM outbox WHERE status = 'sent'")[0][0] == 10, 40,
+                     "every notification to be delivered")
+    finally:
+        server.shutdown()
+    dep.assert_each_timer_took_effect_once(numbers)
+    assert sorted(received) == sorted(set(received)) and len(received) == 10
+    assert dep.sql("SELECT max(attempts) FROM outbox")[0][0] >= 2, "the failed ones were retried"
