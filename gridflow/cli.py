@@ -7,6 +7,7 @@ the service; errors come out as one clear message and a non-zero exit code.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -152,6 +153,7 @@ def serve(
     from .logging import configure_logging, wants_json
 
     configure_logging(settings, role="api")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin chatter says nothing to an operator
     gf = bootstrap(settings)
     _banner(gf)
     # In JSON mode uvicorn's own records go through our handler too, one format for the log shipper.

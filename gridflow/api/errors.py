@@ -89,13 +89,15 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(Exception, _unexpected)
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problems a route can answer with (and any other status as a problem)."""
+def responses(*statuses: int, **codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems a route can answer with (and any other status as a problem);
+    ``codes`` names the problem codes behind a status, e.g. ``s409="action_not_allowed, version_conflict"``."""
     from .schemas import Problem
 
     out: dict[int | str, dict[str, Any]] = {}
     for status in sorted({*statuses, 503}):
-        out[status] = {"model": Problem, "description": HTTPStatus(status).phrase,
+        phrase = HTTPStatus(status).phrase + (f": {codes[f's{status}']}" if f"s{status}" in codes else "")
+        out[status] = {"model": Problem, "description": phrase,
                        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     out["default"] = {"model": Problem, "description": "any other error, as problem details",
                       "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}

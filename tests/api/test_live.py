@@ -82,6 +82,13 @@ def test_healthz_reports_database_and_runner(api):
     assert body["runner"]["kind"] == "inline" and body["timers"] == {"pending": 0, "due": 0, "lag_s": 0.0}
 
 
+def test_healthz_is_503_when_the_database_does_not_answer(api, monkeypatch):
+    monkeypatch.setattr(api.app.services.db, "ping", lambda: False)
+    r = api.client.get("/healthz")
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable" and r.json()["database"] == "unavailable"
+
+
 def test_metrics_count_actions_breaches_escalations_and_request_latency(api, clock):
     number = api.report()["number"]
     api.ok("demo-community", number, "dispatch", {"department": "dept-housing"})

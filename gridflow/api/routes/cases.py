@@ -121,8 +121,10 @@ def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Resp
     return detail
 
 
-@router.post("/cases/{number}/actions/{action}", response_model=ActionResultPublic,
-             responses=responses(401, 403, 404, 409, 422))
+@router.post("/cases/{number}/actions/{action}", response_model=ActionResultPublic, responses=responses(
+    401, 403, 404, 409, 422, s403="role_not_allowed", s404="case_not_found, unknown_action",
+    s409="action_not_allowed (with `allowed`), version_conflict, guard_failed",
+    s422="payload_invalid (with `fields`), idempotency_key_reused, request_invalid"))
 def take_action(
     svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, gate: WriteGateDep, number: Number,
     action: ActionName, payload: Annotated[dict[str, Any] | None, Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
