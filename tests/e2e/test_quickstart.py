@@ -42,8 +42,6 @@ def test_the_readme_documents_every_setting():
 
 def test_the_readme_links_exist():
     for target in re.findall(r"\]\(((?!https?:|#)[^)]+)\)", README):
-        if target.startswith("docs/"):
-            continue  # written with the production-mode work
         assert (ROOT / target).exists(), target
 
 
