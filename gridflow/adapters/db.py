@@ -9,6 +9,7 @@ so worklists never wait for writers.
 from __future__ import annotations
 
 import json
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -69,6 +70,11 @@ class Database:
     def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.busy_timeout = busy_timeout
+        #: SQLite takes one writer at a time: this process's writers queue on a lock, in order, instead
+        #: of colliding inside SQLite and backing off in its busy handler's sleeps. None on PostgreSQL,
+        #: whose writers run side by side.
+        self.write_lock = threading.RLock() if url.startswith("sqlite") else None
         if self.is_sqlite:
             self.write_engine = _sqlite_engine(url, immediate=True, busy_timeout=busy_timeout)
             self.read_engine = _sqlite_engine(url, immediate=False, busy_timeout=busy_timeout)

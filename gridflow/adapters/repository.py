@@ -116,6 +116,11 @@ class CaseRepository:
         self.dialect = self.conn.dialect.name
         self._cursor = None
 
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
     def _run(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> int:
         """Execute on the DBAPI cursor of this unit of work's connection (same transaction)."""
         dbapi = self.conn.dialect.loaded_dbapi

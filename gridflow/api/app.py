@@ -19,7 +19,7 @@ from ..bootstrap import App, bootstrap
 from ..service.privacy import SeenCases
 from ..settings import Settings
 from . import errors
-from .deps import CallerCache, write_gate_for
+from .deps import CallerCache
 from .live import EventHub
 from .metrics import Metrics, RequestTimer
 from .routes import admin, board, cases, ops, workflows
@@ -83,7 +83,6 @@ def create_app(app: App | None = None, settings: Settings | None = None, *, star
     api.state.metrics = metrics
     api.state.callers = CallerCache()
     api.state.seen_cases = seen_cases
-    api.state.write_gate = write_gate_for(app)
     errors.install(api)
     for module in (workflows, cases, board, admin, ops):
         api.include_router(module.router)

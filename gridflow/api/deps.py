@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -35,18 +34,7 @@ async def get_seen_cases(request: Request) -> SeenCases:
     return request.app.state.seen_cases
 
 
-async def get_write_gate(request: Request) -> AbstractContextManager:
-    return request.app.state.write_gate
-
-
-def write_gate_for(app: App) -> AbstractContextManager:
-    """SQLite takes one writer at a time: writers of this process queue on a lock, in order, instead of
-    colliding in SQLite and backing off in its busy handler's sleeps. PostgreSQL writers run side by side."""
-    return threading.Lock() if app.services.db.is_sqlite else nullcontext()
-
-
 AppDep = Annotated[App, Depends(get_app)]
-WriteGateDep = Annotated[AbstractContextManager, Depends(get_write_gate)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 SeenCasesDep = Annotated[SeenCases, Depends(get_seen_cases)]
 

@@ -188,10 +188,13 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
     now = svc.clock.now()
     with svc.uow() as uow:
         svc.units.refresh(uow.connection)
-        unit_code = cmd.unit or cmd.reporter.unit
+        # Where the problem is decides who owns it (属地): an explicit unit, else the grid the
+        # coordinates fall in, else the reporter's own unit.
+        unit_code = cmd.unit
         if unit_code is None and cmd.lat is not None and cmd.lon is not None:
             from ..adapters.geo import locate_grid
             unit_code = locate_grid(svc.units.all(), cmd.lat, cmd.lon)
+        unit_code = unit_code or cmd.reporter.unit
         unit = svc.units.get(unit_code)
         if unit is None:
             raise PayloadInvalid(

@@ -25,14 +25,19 @@ class UnitOfWork:
     def __enter__(self) -> "UnitOfWork":
         engine = self.db.write_engine if self.write else self.db.read_engine
         dbapi_error = engine.dialect.loaded_dbapi.OperationalError
+        self._lock = self.db.write_lock if self.write else None
+        if self._lock is not None and not self._lock.acquire(timeout=self.db.busy_timeout):
+            raise DatabaseUnavailable("database is busy with other writers; nothing was changed", retry_after=1)
         try:
             self.connection: sa.Connection = engine.connect()
         except OperationalError as exc:
+            self._release()
             raise DatabaseUnavailable(f"database unreachable: {exc.orig}", retry_after=1) from exc
         try:
             self._tx = self.connection.begin()
         except (OperationalError, dbapi_error) as exc:  # e.g. SQLite's BEGIN IMMEDIATE timing out
             self.connection.close()
+            self._release()
             raise DatabaseUnavailable(f"database unreachable or locked, nothing was changed: "
                                       f"{getattr(exc, 'orig', exc)}", retry_after=1) from exc
         self.cases = CaseRepository(self)
@@ -47,13 +52,24 @@ class UnitOfWork:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
+            # The raw cursor of the hot path is closed here, in this thread: left to the garbage
+            # collector it could be finalised in another thread using the same pooled connection.
+            self.cases.close()
             if self._session is not None:
                 # close() releases without expiring loaded rows, so read-side callers keep what they fetched.
                 self._session.close()
             if not self.committed and self._tx.is_active:
                 self._tx.rollback()
         finally:
-            self.connection.close()
+            try:
+                self.connection.close()
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def commit(self) -> None:
         if self._session is not None:

@@ -203,7 +203,7 @@ def test_report_located_by_coordinates_lands_in_the_right_grid(app):
     from gridflow.engine.case import Actor
     from gridflow.service.seed import grid_center
     lat, lon = grid_center("37060200200102")
-    r = report(app.services, reporter=Actor("op-1", "hotline_operator", None), lat=lat, lon=lon,
+    r = report(app.services, reporter=Actor("op-1", "hotline_operator", "370602"), lat=lat, lon=lon,
                reporter_name="张三", reporter_phone="13800000000")
     row, _, _ = snapshot(app.services, r.number)
     assert row.origin_unit == "37060200200102" and row.holder_unit == "370602002001"

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from ...service import privacy, queries
 from ...service.cases import ReportCase, report_case
 from . import API_PREFIX
-from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep, WriteGateDep
+from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep
 from ..errors import responses
 from ..schemas import (
     ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code,
@@ -43,7 +43,7 @@ def parse_if_match(value: str | None) -> int | None:
 
 
 @router.post("/cases", status_code=201, response_model=CaseCreated, responses=responses(401, 403, 404, 422))
-def report(svc: ServicesDep, caller: OptionalCallerDep, gate: WriteGateDep, body: CaseCreate,
+def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate,
            response: Response) -> CaseCreated:
     """Report a case. Without credentials it is an anonymous resident's report; a resident gets a token
     (shown once) to follow the case and rate it."""
@@ -52,8 +52,7 @@ def report(svc: ServicesDep, caller: OptionalCallerDep, gate: WriteGateDep, body
         description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
         address=body.location.address, reporter_name=body.reporter.name, reporter_phone=body.reporter.phone,
         attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel)
-    with gate:
-        result = report_case(svc, cmd)
+    result = report_case(svc, cmd)
     response.headers["Location"] = f"/api/v1/cases/{result.number}"
     response.headers["ETag"] = etag(result.version)
     return CaseCreated(number=result.number, state=result.state, version=result.version,
@@ -126,7 +125,7 @@ def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Resp
     s409="action_not_allowed (with `allowed`), version_conflict, guard_failed",
     s422="payload_invalid (with `fields`), idempotency_key_reused, request_invalid"))
 def take_action(
-    svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, gate: WriteGateDep, number: Number,
+    svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, number: Number,
     action: ActionName, payload: Annotated[dict[str, Any] | None, Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
                                                    examples=[{"department": "dept-housing"}])] = None,
     if_match: Annotated[str | None, Header(max_length=100, description="the ETag you read; stale → 409")] = None,
@@ -135,9 +134,8 @@ def take_action(
                                                               "result")] = None,
 ) -> Response:
     """Take an action. 409 ``action_not_allowed`` lists the allowed actions; 403 when the role may not."""
-    with gate:
-        result = privacy.act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
-                                idempotency_key=idempotency_key, seen_cases=seen)
+    result = privacy.act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
+                            idempotency_key=idempotency_key, seen_cases=seen)
     # The hot path: built as JSON directly (the shape is ActionResultPublic, documented above) rather than
     # validated again on the way out.
     body = {"number": result.number, "state": result.state, "version": result.version,
