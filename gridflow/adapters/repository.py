@@ -8,9 +8,10 @@ keeps an action to a handful of cached, precompiled statements.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -27,9 +28,6 @@ IDEMPOTENCY = IdempotencyRow.__table__
 
 _GET_BY_NUMBER = sa.select(CASES).where(CASES.c.number == sa.bindparam("number"))
 _GET_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("id"))
-_INSERT_OUTBOX = sa.insert(OUTBOX)
-_DELETE_TIMER = sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
-_GET_TIMER = sa.select(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
 #: Columns an action may change; the compare-and-set statement is built once per column set.
 _UPDATES: dict[tuple[str, ...], sa.Update] = {}
 
@@ -81,6 +79,8 @@ def _prepared(key: Any, build, dialect) -> _Prepared:
 
 
 _EVENT_COLUMNS = ("case_id", "seq", "type", "actor", "role", "data", "at", "prev_hash", "hash")
+_OUTBOX_COLUMNS = ("case_id", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
+                   "last_error")
 _TIMER_COLUMNS = ("case_id", "key", "deadline_id", "kind", "due_at", "status", "claimed_by", "claim_expires_at",
                   "set_at_version")
 
@@ -115,50 +115,124 @@ class CaseRepository:
         self.conn: sa.Connection = uow.connection
         self.dialect = self.conn.dialect.name
         self._cursor = None
+        self._cas = None
+        self._in_batch = False
 
     def close(self) -> None:
         if self._cursor is not None:
             self._cursor.close()
             self._cursor = None
 
-    def _run(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Execute on the DBAPI cursor of this unit of work's connection (same transaction)."""
+    def _cursor_for(self):
+        if self._cursor is None:
+            self._cursor = self.conn.connection.dbapi_connection.cursor()
+        return self._cursor
+
+    def _run(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]], cursor=None) -> int:
+        """Execute on a DBAPI cursor of this unit of work's connection (same transaction)."""
+        cur = cursor or self._cursor_for()
+        with self._wrapped(prepared.sql, cur):
+            if len(rows) == 1:
+                cur.execute(prepared.sql, prepared.params(rows[0]))
+            else:
+                cur.executemany(prepared.sql, [prepared.params(r) for r in rows])
+            return cur.rowcount
+
+    @contextmanager
+    def _wrapped(self, sql: str, cur=None) -> Iterator[None]:
+        """DBAPI errors become SQLAlchemy's, so callers handle one family; dead connections are dropped."""
         dbapi = self.conn.dialect.loaded_dbapi
         try:
-            if self._cursor is None:
-                self._cursor = self.conn.connection.dbapi_connection.cursor()
-            if len(rows) == 1:
-                self._cursor.execute(prepared.sql, prepared.params(rows[0]))
-            else:
-                self._cursor.executemany(prepared.sql, [prepared.params(r) for r in rows])
-            return self._cursor.rowcount
+            yield
         except dbapi.IntegrityError as exc:
-            raise sa.exc.IntegrityError(prepared.sql, None, exc) from exc
+            raise sa.exc.IntegrityError(sql, None, exc) from exc
         except dbapi.Error as exc:
-            # Same treatment SQLAlchemy gives its own statements: a lost connection is thrown away.
-            if self.conn.dialect.is_disconnect(exc, self.conn.connection.dbapi_connection, self._cursor):
+            if self.conn.dialect.is_disconnect(exc, self.conn.connection.dbapi_connection, cur):
                 self.conn.invalidate(exc)
-            raise sa.exc.OperationalError(prepared.sql, None, exc) from exc
+            raise sa.exc.OperationalError(sql, None, exc) from exc
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send the writes of one decision together.
+
+        On PostgreSQL they go out in one pipeline (one network round trip instead of one per
+        statement); the compare-and-set on the case version is checked when the pipeline syncs,
+        before anything can commit. On SQLite there is no network to save.
+        """
+        if self.dialect != "postgresql":
+            yield
+            return
+        dbapi_conn = self.conn.connection.dbapi_connection
+        self._cas = None
+        self._in_batch = True
+        try:
+            with self._wrapped("pipeline"):
+                with dbapi_conn.pipeline():
+                    yield
+        finally:
+            self._in_batch = False
+        if self._cas is not None:
+            cur, row, expected = self._cas
+            self._cas = None
+            self._check_cas(cur.rowcount, row, expected)
+
+    @staticmethod
+    def _check_cas(count: int, row: "CaseRecord", expected_version: int) -> None:
+        if count != 1:
+            raise VersionConflict(
+                f"case {row.number} changed while this action was being decided (expected version "
+                f"{expected_version}); reload it and try again", number=row.number, expected=expected_version)
 
     @property
     def session(self) -> Session:
         return self.uow.session
 
     def get(self, number: str) -> CaseRecord:
-        dialect = self.conn.dialect
-        prepared = _prepared("get", lambda: _GET_BY_NUMBER, dialect)
-        self._run(prepared, [{"number": number}])
+        self._run(_prepared("get", lambda: _GET_BY_NUMBER, self.conn.dialect), [{"number": number}])
         raw = self._cursor.fetchone()
         if raw is None:
             raise CaseNotFound(f"no case {number!r}", number=number)
-        return CaseRecord(**{name: (proc(v) if proc is not None and v is not None else v)
-                             for (name, proc), v in zip(_case_readers(dialect), raw)})
+        return self._record(raw)
 
     def get_by_id(self, case_id: int) -> CaseRecord:
-        row = self.conn.execute(_GET_BY_ID, {"id": case_id}).first()
-        if row is None:
+        dialect = self.conn.dialect
+        self._run(_prepared("get_by_id", lambda: _GET_BY_ID, dialect), [{"id": case_id}])
+        raw = self._cursor.fetchone()
+        if raw is None:
             raise CaseNotFound(f"no case with id {case_id}", id=case_id)
-        return CaseRecord(**row._mapping)
+        return self._record(raw)
+
+    def _record(self, raw: Sequence[Any]) -> CaseRecord:
+        return CaseRecord(**{name: (proc(v) if proc is not None and v is not None else v)
+                             for (name, proc), v in zip(_case_readers(self.conn.dialect), raw)})
+
+    def take_timer(self, timer_id: int) -> tuple[str, datetime, CaseRecord] | None:
+        """Remove a timer row and load its case: (key, due_at, case), or None if it is gone.
+
+        Deleting is the claim: a second firer of the same timer waits on the row lock and then
+        finds nothing. Rolled back with the rest of the firing if anything fails. On PostgreSQL
+        the delete and the case load are one statement (a data-modifying CTE).
+        """
+        dialect = self.conn.dialect
+        due_proc = TIMERS.c.due_at.type._cached_result_processor(dialect, None)
+        if self.dialect == "postgresql":
+            def build():
+                taken = (sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
+                         .returning(TIMERS.c.key, TIMERS.c.due_at, TIMERS.c.case_id).cte("taken"))
+                return sa.select(taken.c.key, taken.c.due_at, CASES).join(CASES, CASES.c.id == taken.c.case_id)
+
+            self._run(_prepared("take_timer", build, dialect), [{"timer_id": timer_id}])
+            raw = self._cursor.fetchone()
+            if raw is None:
+                return None
+            return raw[0], due_proc(raw[1]) if due_proc else raw[1], self._record(raw[2:])
+        self._run(_prepared("take_timer", lambda: sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
+                            .returning(TIMERS.c.key, TIMERS.c.due_at, TIMERS.c.case_id), dialect),
+                  [{"timer_id": timer_id}])
+        raw = self._cursor.fetchone()
+        if raw is None:
+            return None
+        return raw[0], due_proc(raw[1]) if due_proc else raw[1], self.get_by_id(raw[2])
 
     def insert(self, values: Mapping[str, Any]) -> CaseRecord:
         defaults = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
@@ -172,12 +246,14 @@ class CaseRepository:
         new_version = expected_version + 1
         columns = tuple(sorted(values))
         prepared = _prepared(("update", columns), lambda: _update_for(columns), self.conn.dialect)
-        count = self._run(prepared, [{**values, "version": new_version, "_case_id": row.id,
-                                      "_expected": expected_version}])
-        if count != 1:
-            raise VersionConflict(
-                f"case {row.number} changed while this action was being decided (expected version "
-                f"{expected_version}); reload it and try again", number=row.number, expected=expected_version)
+        params = [{**values, "version": new_version, "_case_id": row.id, "_expected": expected_version}]
+        if self._in_batch:
+            # Inside batch(): its own cursor, so its row count survives the later statements.
+            cur = self.conn.connection.dbapi_connection.cursor()
+            self._run(prepared, params, cursor=cur)
+            self._cas = (cur, row, expected_version)
+        else:
+            self._check_cas(self._run(prepared, params), row, expected_version)
         return new_version
 
     # --- history ------------------------------------------------------------------------------
@@ -208,13 +284,6 @@ class CaseRepository:
             TIMERS.c.case_id == sa.bindparam("case_id"), TIMERS.c.deadline_id == sa.bindparam("deadline_id")),
             self.conn.dialect)
         return self._run(prepared, [{"case_id": case_id, "deadline_id": d} for d in deadline_ids])
-
-    def timer(self, timer_id: int, *, lock: bool = False) -> Any:
-        stmt = _GET_TIMER.with_for_update() if lock and self.dialect == "postgresql" else _GET_TIMER
-        return self.conn.execute(stmt, {"timer_id": timer_id}).first()
-
-    def delete_timer(self, timer_id: int) -> None:
-        self.conn.execute(_DELETE_TIMER, {"timer_id": timer_id})
 
     def claim_due(self, now: datetime, limit: int, runner: str, claim_seconds: float) -> list[tuple[int, datetime]]:
         """Reserve up to ``limit`` due timers for ``runner``; expired claims of dead runners are taken over.
@@ -253,4 +322,5 @@ class CaseRepository:
 
     def outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            self.conn.execute(_INSERT_OUTBOX, list(rows))
+            self._run(_prepared("outbox", lambda: sa.insert(OUTBOX).values(
+                {OUTBOX.c[c]: sa.bindparam(c) for c in _OUTBOX_COLUMNS}), self.conn.dialect), rows)

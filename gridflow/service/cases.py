@@ -140,16 +140,17 @@ def _apply(svc: Services, uow: UnitOfWork, row: CaseRecord, decision: Decision, 
                            "data": data, "at": e.at, "prev_hash": prev, "hash": digest})
         prev = digest
     values.update(event_seq=seq, last_hash=prev)
-    version = uow.cases.save_versioned(row, expected_version, values)
-    uow.cases.append_events(event_rows)
-    uow.cases.cancel(row.id, decision.cancel)
-    uow.cases.schedule(row.id, decision.schedule, version)
     now = svc.clock.now()
-    uow.cases.outbox([{"case_id": row.id, "kind": n.kind, "created_at": now, "next_attempt_at": now,
-                       "status": "pending", "attempts": 0, "last_error": None,
-                       "payload": {"case": n.case, "roles": list(n.roles), "unit": n.unit, "message": n.message,
-                                   "data": dict(n.data)}}
-                      for n in decision.notifications])
+    with uow.cases.batch():
+        version = uow.cases.save_versioned(row, expected_version, values)
+        uow.cases.append_events(event_rows)
+        uow.cases.cancel(row.id, decision.cancel)
+        uow.cases.schedule(row.id, decision.schedule, version)
+        uow.cases.outbox([{"case_id": row.id, "kind": n.kind, "created_at": now, "next_attempt_at": now,
+                           "status": "pending", "attempts": 0, "last_error": None,
+                           "payload": {"case": n.case, "roles": list(n.roles), "unit": n.unit,
+                                       "message": n.message, "data": dict(n.data)}}
+                          for n in decision.notifications])
     for k, v in values.items():
         setattr(row, k, v)
     row.version = version
@@ -308,16 +309,14 @@ def fire_timer(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcom
 
 def _fire_once(svc: Services, timer_id: int) -> FireOutcome:
     with svc.uow() as uow:
-        timer = uow.cases.timer(timer_id, lock=True)
-        if timer is None:
+        taken = uow.cases.take_timer(timer_id)
+        if taken is None:
             return FireOutcome(timer_id, "missing")
-        row = uow.cases.get_by_id(timer.case_id)
+        key, due_at, row = taken
         engine = svc.catalog.engine(row.workflow, row.workflow_version)
         snap = snapshot_of(row, engine.definition.escalation.top)
-        spec = TimerSpec.parse_key(timer.key, timer.due_at)
         now = svc.clock.now()
-        decision = engine.fire(snap, spec, now)
-        uow.cases.delete_timer(timer_id)
+        decision = engine.fire(snap, TimerSpec.parse_key(key, due_at), now)
         events: list[dict[str, Any]] = []
         if decision.changed:
             svc.units.refresh(uow.connection)
@@ -326,7 +325,7 @@ def _fire_once(svc: Services, timer_id: int) -> FireOutcome:
     if events:
         svc.publish(_change(row, events, "timer"))
     return FireOutcome(timer_id, "fired" if events else "stale", row.number, tuple(e["type"] for e in events),
-                       max(0.0, (now - timer.due_at).total_seconds()))
+                       max(0.0, (now - due_at).total_seconds()))
 
 
 @_db_errors
