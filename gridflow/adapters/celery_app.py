@@ -1,8 +1,9 @@
 """The Celery side of production mode: the app, its settings, the tasks, and ``gridflow worker``.
 
-Two tasks, both thin: ``gridflow.fire_timers`` fires a batch of timer ids, each
-through :func:`gridflow.service.cases.fire_timer` (one transaction per timer,
-idempotent: a timer that was already fired or cancelled is simply not there);
+Two tasks, both thin: ``gridflow.fire_timers`` fires a batch of timer ids
+through :func:`gridflow.service.cases.fire_timers` (one transaction for the
+batch, or one per timer when the batch meets a concurrent change; idempotent:
+a timer that was already fired or cancelled is simply not there);
 ``gridflow.dispatch_outbox`` delivers due outbox rows
 (:mod:`gridflow.adapters.outbox`). The tasks are queued by ``gridflow
 scheduler`` (:mod:`gridflow.adapters.scheduler`) only once their timers are
@@ -48,7 +49,6 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
-from ..engine.errors import GridflowError
 from ..logging import configure_logging, wants_json
 
 log = logging.getLogger(__name__)
@@ -163,29 +163,24 @@ def _retrying(fn, *, deadline: float, what: dict[str, Any]):
 
 
 def fire_batch(settings: Any, timer_ids: list[int], *, budget_s: float) -> dict[str, int]:
-    """Fire each timer through the service; the body of ``gridflow.fire_timers``."""
-    from ..service.cases import fire_timer
+    """Fire a batch through the service, one transaction for all (``fire_timers``); the body of
+    ``gridflow.fire_timers``. A batch that meets a concurrent change is fired one by one by the service."""
+    from ..service.cases import fire_timers
 
     deadline = time.monotonic() + budget_s
     counts = {"fired": 0, "stale": 0, "missing": 0, "failed": 0}
     svc = _retrying(lambda: _services(settings), deadline=deadline, what={"timer_ids": timer_ids})
-    for timer_id in sorted({int(t) for t in timer_ids}):
-        try:
-            outcome = _retrying(lambda: fire_timer(svc, timer_id), deadline=deadline, what={"timer_id": timer_id})
-        except GridflowError as exc:
-            from .db import DatabaseUnavailable
-
-            if isinstance(exc, DatabaseUnavailable):
-                raise
-            counts["failed"] += 1  # the row stays; the scheduler offers it again after its claim expires
-            log.error("timer %s failed: %s", timer_id, exc.message, extra={"timer_id": timer_id, "error": exc.code})
-            continue
+    outcomes = _retrying(lambda: fire_timers(svc, timer_ids), deadline=deadline, what={"timer_ids": timer_ids})
+    for outcome in outcomes:
         counts[outcome.status] += 1
+        extra = {"timer_id": outcome.timer_id, "case": outcome.number}
         if outcome.status == "fired":
-            log.info("timer fired", extra={"timer_id": timer_id, "case": outcome.number,
-                                           "events": list(outcome.events), "lateness_s": outcome.lateness_s})
+            log.info("timer fired", extra={**extra, "events": list(outcome.events), "lateness_s": outcome.lateness_s})
+        elif outcome.status == "failed":
+            # the row stays; the scheduler offers it again after its claim expires
+            log.error("timer %s failed: %s", outcome.timer_id, ",".join(outcome.events), extra=extra)
         else:
-            log.debug("timer %s: %s", timer_id, outcome.status, extra={"timer_id": timer_id, "case": outcome.number})
+            log.debug("timer %s: %s", outcome.timer_id, outcome.status, extra=extra)
     return counts
 
 

@@ -287,7 +287,7 @@ def _replay(uow: UnitOfWork, key: str, request_hash: str) -> ActionResult | None
 @dataclass(frozen=True)
 class FireOutcome:
     timer_id: int
-    status: str  # fired, stale, missing
+    status: str  # fired, stale, missing, failed
     number: str | None = None
     events: tuple[str, ...] = ()
     lateness_s: float | None = None
@@ -307,25 +307,74 @@ def fire_timer(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcom
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@_db_errors
+def fire_timers(svc: Services, timer_ids: list[int]) -> list[FireOutcome]:
+    """Fire a batch of timers in one transaction (one commit for all), as a worker does.
+
+    If any firing in the batch conflicts with a concurrent change, the whole batch is
+    rolled back and each timer is fired on its own instead, so one busy case never holds
+    the others back; a timer that fails alone is reported ``failed`` and stays for a retry.
+    """
+    from ..engine.errors import VersionConflict
+
+    ids = sorted({int(t) for t in timer_ids})
+    try:
+        return _fire_batch(svc, ids)
+    except (VersionConflict, IntegrityError):
+        pass
+    outcomes = []
+    for timer_id in ids:
+        try:
+            outcomes.append(fire_timer(svc, timer_id))
+        except DatabaseUnavailable:
+            raise
+        except GridflowError as exc:
+            log.error("timer %s failed: %s", timer_id, exc.message, extra={"timer_id": timer_id})
+            outcomes.append(FireOutcome(timer_id, "failed", events=(exc.code,)))
+    return outcomes
+
+
+def _fire_batch(svc: Services, ids: list[int]) -> list[FireOutcome]:
+    outcomes: list[FireOutcome] = []
+    changes: list[Change] = []
+    with svc.uow() as uow:
+        for timer_id in ids:
+            outcome, change = _fire_in(svc, uow, timer_id)
+            outcomes.append(outcome)
+            if change is not None:
+                changes.append(change)
+        uow.commit()
+    for change in changes:
+        svc.publish(change)
+    return outcomes
+
+
+def _fire_in(svc: Services, uow: UnitOfWork, timer_id: int) -> tuple[FireOutcome, Change | None]:
+    """One firing inside the caller's transaction."""
+    taken = uow.cases.take_timer(timer_id)
+    if taken is None:
+        return FireOutcome(timer_id, "missing"), None
+    key, due_at, row = taken
+    engine = svc.catalog.engine(row.workflow, row.workflow_version)
+    snap = snapshot_of(row, engine.definition.escalation.top)
+    now = svc.clock.now()
+    decision = engine.fire(snap, TimerSpec.parse_key(key, due_at), now)
+    events: list[dict[str, Any]] = []
+    if decision.changed:
+        svc.units.refresh(uow.connection)
+        _, events = _apply(svc, uow, row, decision, expected_version=row.version)
+    outcome = FireOutcome(timer_id, "fired" if events else "stale", row.number, tuple(e["type"] for e in events),
+                          max(0.0, (now - due_at).total_seconds()))
+    return outcome, (_change(row, events, "timer") if events else None)
+
+
 def _fire_once(svc: Services, timer_id: int) -> FireOutcome:
     with svc.uow() as uow:
-        taken = uow.cases.take_timer(timer_id)
-        if taken is None:
-            return FireOutcome(timer_id, "missing")
-        key, due_at, row = taken
-        engine = svc.catalog.engine(row.workflow, row.workflow_version)
-        snap = snapshot_of(row, engine.definition.escalation.top)
-        now = svc.clock.now()
-        decision = engine.fire(snap, TimerSpec.parse_key(key, due_at), now)
-        events: list[dict[str, Any]] = []
-        if decision.changed:
-            svc.units.refresh(uow.connection)
-            _, events = _apply(svc, uow, row, decision, expected_version=row.version)
+        outcome, change = _fire_in(svc, uow, timer_id)
         uow.commit()
-    if events:
-        svc.publish(_change(row, events, "timer"))
-    return FireOutcome(timer_id, "fired" if events else "stale", row.number, tuple(e["type"] for e in events),
-                       max(0.0, (now - due_at).total_seconds()))
+    if change is not None:
+        svc.publish(change)
+    return outcome
 
 
 @_db_errors
