@@ -196,7 +196,7 @@ def run_outbox(settings: Any, *, budget_s: float) -> dict[str, int]:
         notifiers = _notifiers_cache[os.getpid()] = notifiers_from_settings(settings)
     total = {"sent": 0, "retried": 0, "dead": 0}
     while time.monotonic() < deadline:
-        report = _retrying(lambda: dispatch_outbox(svc, notifiers, limit=20, deadline=deadline),
+        report = _retrying(lambda: dispatch_outbox(svc, notifiers, limit=100, deadline=deadline),
                            deadline=deadline, what={})
         for k in total:
             total[k] += getattr(report, k)

@@ -284,7 +284,7 @@ class Scheduler:
     """One scheduler process's state; :meth:`step` does one cycle and says how long to sleep."""
 
     def __init__(self, settings: Any, svc, client: redis.Redis, celery, *, name: str | None = None,
-                 task_size: int = 25, max_queued_tasks: int = 64, poll_interval: float | None = None,
+                 task_size: int = 50, max_queued_tasks: int = 64, poll_interval: float | None = None,
                  sweep_interval: float | None = None, linger: float = 0.1) -> None:
         self.settings = settings
         self.svc = svc
