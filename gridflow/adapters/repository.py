@@ -28,18 +28,11 @@ IDEMPOTENCY = IdempotencyRow.__table__
 
 _GET_BY_NUMBER = sa.select(CASES).where(CASES.c.number == sa.bindparam("number"))
 _GET_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("id"))
-#: Columns an action may change; the compare-and-set statement is built once per column set.
-_UPDATES: dict[tuple[str, ...], sa.Update] = {}
-
-
 def _update_for(columns: tuple[str, ...]) -> sa.Update:
-    stmt = _UPDATES.get(columns)
-    if stmt is None:
-        stmt = (sa.update(CASES)
-                .where(CASES.c.id == sa.bindparam("_case_id"), CASES.c.version == sa.bindparam("_expected"))
-                .values({CASES.c[c]: sa.bindparam(c) for c in columns + ("version",)}))
-        _UPDATES[columns] = stmt
-    return stmt
+    """The compare-and-set of a case row for a set of columns (compiled once per set by ``_prepared``)."""
+    return (sa.update(CASES)
+            .where(CASES.c.id == sa.bindparam("_case_id"), CASES.c.version == sa.bindparam("_expected"))
+            .values({CASES.c[c]: sa.bindparam(c) for c in columns + ("version",)}))
 
 
 class _Prepared:
@@ -240,6 +233,17 @@ class CaseRepository:
         full = {**defaults, **values}
         case_id = self.conn.execute(sa.insert(CASES).values(**full).returning(CASES.c.id)).scalar_one()
         return CaseRecord(id=case_id, **full)
+
+    def assign_number(self, case_id: int, number: str) -> str:
+        """Give a new case its public number (derived from its id, hence after the insert)."""
+        self.conn.execute(sa.update(CASES).where(CASES.c.id == case_id).values(number=number))
+        return number
+
+    def open_case_ids(self, workflow: str, *, other_than_version: int) -> list[int]:
+        """Open cases of a workflow on any version but one (the cases a migration moves)."""
+        return [r[0] for r in self.conn.execute(
+            sa.select(CASES.c.id).where(CASES.c.workflow == workflow, CASES.c.closed.is_(False),
+                                        CASES.c.workflow_version != other_than_version).order_by(CASES.c.id))]
 
     def save_versioned(self, row: CaseRecord, expected_version: int, values: dict[str, Any]) -> int:
         """Compare-and-set on ``version``: a writer that read an older version matches no row."""

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-
-import sqlalchemy as sa
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -21,10 +19,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..adapters.codec import sla_document, snapshot_of
 from ..adapters.db import DatabaseUnavailable
-from ..adapters.orm import CaseRow
+from ..adapters.geo import locate_grid
 from ..adapters.repository import CaseRecord
 from ..engine.case import Actor, CaseSnapshot, Decision, Event, TimerSpec
-from ..engine.errors import GridflowError, NotFound, PayloadInvalid
+from ..engine.errors import GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict
 from ..engine.loader import canonical_json
 from .context import Change, Services
 from .history import chain_hash
@@ -100,7 +98,7 @@ def _columns(svc: Services, snap: CaseSnapshot) -> dict[str, Any]:
     st = defn.states[snap.state]
     running = [d.next_breach_at for d in snap.deadlines if d.is_running and d.next_breach_at is not None]
     return {
-        "state": snap.state, "stage": st.stage, "escalation_level": snap.escalation_level,
+        "workflow_version": snap.version, "state": snap.state, "stage": st.stage, "escalation_level": snap.escalation_level,
         "supervised": snap.supervised, "closed": snap.is_closed, "outcome": snap.outcome,
         "holder_unit": snap.holder_unit, "holder_roles": "," + ",".join(st.holder_roles) + ",",
         "sla": sla_document(snap), "breach_count": snap.breach_count,
@@ -184,7 +182,6 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
     defn = svc.catalog.newest(cmd.workflow)
     engine = svc.catalog.engine(defn.name, defn.version)
     if cmd.reporter.role not in REPORTER_ROLES:
-        from ..engine.errors import RoleNotAllowed
         raise RoleNotAllowed(f"role {cmd.reporter.role!r} may not report cases", role=cmd.reporter.role)
     now = svc.clock.now()
     with svc.uow() as uow:
@@ -193,7 +190,6 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         # coordinates fall in, else the reporter's own unit.
         unit_code = cmd.unit
         if unit_code is None and cmd.lat is not None and cmd.lon is not None:
-            from ..adapters.geo import locate_grid
             unit_code = locate_grid(svc.units.all(), cmd.lat, cmd.lon)
         unit_code = unit_code or cmd.reporter.unit
         unit = svc.units.get(unit_code)
@@ -205,19 +201,15 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         holder = community.code if community else unit.code
         scope = svc.units.scope_codes(unit.code)
         token = secrets.token_urlsafe(24) if cmd.reporter.role == "resident" or cmd.reporter_phone else None
-        row = uow.cases.insert(dict(
-            workflow=defn.name, workflow_version=defn.version, state=defn.initial, stage="",
-            escalation_level=0, supervised=False, closed=False, holder_roles="", breach_count=0, warned=False,
-            version=0, event_seq=0, last_hash="0" * 64,
+        row = uow.cases.insert(dict(  # counters, flags and the chain head take the table's defaults
+            workflow=defn.name, workflow_version=defn.version, state=defn.initial,
             origin_unit=unit.code, community_code=scope["community"], street_code=scope["street"],
             district_code=scope["district"], category=cmd.category, title=cmd.title,
             description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon,
             address=cmd.address, reporter_id=cmd.reporter.id, reporter_name=cmd.reporter_name,
             reporter_phone=cmd.reporter_phone, attachments=[dict(a) for a in cmd.attachments],
             resident_token_hash=_hash_token(token) if token else None, opened_at=now, updated_at=now))
-        row.number = f"GF-{now.year}-{row.id:06d}"
-        uow.cases.conn.execute(sa.update(CaseRow.__table__).where(CaseRow.__table__.c.id == row.id)
-                               .values(number=row.number))
+        row.number = uow.cases.assign_number(row.id, f"GF-{now.year}-{row.id:06d}")
         decision = engine.open(row.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
                                data=dict(cmd.data),
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
@@ -244,7 +236,6 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
                     return replay
             row = uow.cases.get(cmd.number)
             if cmd.expected_version is not None and cmd.expected_version != row.version:
-                from ..engine.errors import VersionConflict
                 raise VersionConflict(
                     f"case {row.number} is at version {row.version}, not {cmd.expected_version}: it changed "
                     "since you read it; reload and try again", number=row.number, expected=cmd.expected_version,
@@ -266,7 +257,6 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
                 replay = _replay(uow, idem_key, request_hash)
                 if replay is not None:
                     return replay
-        from ..engine.errors import VersionConflict
         raise VersionConflict(f"case {cmd.number} changed concurrently; reload it and try again",
                               number=cmd.number) from None
     svc.publish(_change(row, events, "action"))
@@ -296,7 +286,6 @@ class FireOutcome:
 @_db_errors
 def fire_timer(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcome:
     """Fire one durable timer through the engine. Idempotent: a missing or stale timer changes nothing."""
-    from ..engine.errors import VersionConflict
 
     for attempt in range(attempts):
         try:
@@ -315,7 +304,6 @@ def fire_timers(svc: Services, timer_ids: list[int]) -> list[FireOutcome]:
     rolled back and each timer is fired on its own instead, so one busy case never holds
     the others back; a timer that fails alone is reported ``failed`` and stays for a retry.
     """
-    from ..engine.errors import VersionConflict
 
     ids = sorted({int(t) for t in timer_ids})
     try:
@@ -393,8 +381,6 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
 
     The old deadlines stop and the mapped state's deadlines start afresh under the new rules.
     """
-    from dataclasses import replace
-
     target = svc.catalog.get(name, to_version)
     engine = svc.catalog.engine(name, to_version)
     actor = actor or Actor("admin", "admin")
@@ -402,14 +388,10 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
         if new not in target.states:
             raise PayloadInvalid(f"--map {old}={new}: {new!r} is not a state of {target.key}",
                                  fields={"map": f"{old}={new}"})
-    cases = CaseRow.__table__
     changes = []
     with svc.uow() as uow:
         svc.units.refresh(uow.connection)
-        ids = [r[0] for r in uow.cases.conn.execute(
-            sa.select(cases.c.id).where(cases.c.workflow == name, cases.c.closed.is_(False),
-                                        cases.c.workflow_version != to_version).order_by(cases.c.id))]
-        for case_id in ids:
+        for case_id in uow.cases.open_case_ids(name, other_than_version=to_version):
             row = uow.cases.get_by_id(case_id)
             old_engine = svc.catalog.engine(row.workflow, row.workflow_version)
             snap = snapshot_of(row, old_engine.definition.escalation.top)
@@ -421,15 +403,12 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
             now = svc.clock.now()
             moved = replace(snap, version=to_version, state=new_state, escalation_top=target.escalation.top,
                             escalation_level=min(snap.escalation_level, target.escalation.top))
-            entered = engine.enter_state(moved, actor, now)
             note = Event("WorkflowMigrated", now, actor.id, actor.role,
-                         {"from": f"{name}@{row.workflow_version}", "to": target.key, "from_state": snap.state,
+                         {"from": f"{name}@{snap.version}", "to": target.key, "from_state": snap.state,
                           "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
-            decision = entered
-            uow.cases.conn.execute(sa.update(cases).where(cases.c.id == row.id)
-                                   .values(workflow_version=to_version))
-            row.workflow_version = to_version
-            _, events = _apply(svc, uow, row, decision, expected_version=row.version, extra_events=[note])
+            # The new version is written with the rest of the decision (it is a column of the snapshot).
+            _, events = _apply(svc, uow, row, engine.enter_state(moved, actor, now), expected_version=row.version,
+                               extra_events=[note])
             changes.append(_change(row, events, "migration"))
         uow.commit()
     for ch in changes:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import pytest
 
 from gridflow.engine.errors import (
     ActionNotAllowed, CaseNotFound, GuardFailed, PayloadInvalid, RoleNotAllowed, VersionConflict,
 )
-from gridflow.service import cases as service_cases
+from gridflow.adapters.repository import CaseRepository
 from gridflow.service.cases import IdempotencyConflict
 from tests.integration.helpers import (
     DISPATCHER, GRID_WORKER, HOUSING, act, dispatched_case, report, snapshot,
@@ -78,9 +77,7 @@ def test_crash_between_writes_leaves_the_case_exactly_as_before(app, monkeypatch
     def boom(*_a, **_k):
         raise RuntimeError("power cut after the events were appended")
 
-    monkeypatch.setattr(service_cases.CaseRepository if hasattr(service_cases, "CaseRepository")
-                        else __import__("gridflow.adapters.repository", fromlist=["CaseRepository"]).CaseRepository,
-                        "schedule", boom)
+    monkeypatch.setattr(CaseRepository, "schedule", boom)
     with pytest.raises(RuntimeError):
         act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"})
     monkeypatch.undo()

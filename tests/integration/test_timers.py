@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
 
 from gridflow.adapters.orm import EventRow, TimerRow
 from gridflow.adapters.timers import InlineTimerRunner
 from gridflow.service.cases import fire_timer
-from tests.integration.helpers import HOUSING, act, dispatched_case, report, snapshot
+from tests.integration.helpers import HOUSING, act, dispatched_case, snapshot
 
 
 def _events(svc, number, type_):
