@@ -412,7 +412,7 @@ class Bench:
 def naive_app(settings):
     """The same Celery settings, plus one task that fires one timer — scheduled with an ETA."""
     from gridflow.adapters.celery_app import _services, make_celery
-    from gridflow.service.cases import fire_timer
+    from gridflow.service.timers import fire_timer
 
     app = make_celery(settings)
     app.conf.task_routes = {NAIVE_TASK: {"queue": NAIVE_QUEUE}}

@@ -1,7 +1,7 @@
 """The Celery side of production mode: the app, its settings, the tasks, and ``gridflow worker``.
 
 Two tasks, both thin: ``gridflow.fire_timers`` fires a batch of timer ids
-through :func:`gridflow.service.cases.fire_timers` (one transaction for the
+through :func:`gridflow.service.timers.fire_timers` (one transaction for the
 batch, or one per timer when the batch meets a concurrent change; idempotent:
 a timer that was already fired or cancelled is simply not there);
 ``gridflow.dispatch_outbox`` delivers due outbox rows
@@ -165,7 +165,7 @@ def _retrying(fn, *, deadline: float, what: dict[str, Any]):
 def fire_batch(settings: Any, timer_ids: list[int], *, budget_s: float) -> dict[str, int]:
     """Fire a batch through the service, one transaction for all (``fire_timers``); the body of
     ``gridflow.fire_timers``. A batch that meets a concurrent change is fired one by one by the service."""
-    from ..service.cases import fire_timers
+    from ..service.timers import fire_timers
 
     deadline = time.monotonic() + budget_s
     counts = {"fired": 0, "stale": 0, "missing": 0, "failed": 0}

@@ -1,7 +1,7 @@
 """The outbox dispatcher: deliver side effects written in the same transaction as each change.
 
 A change to a case and the notifications it causes commit together (see
-``service.cases._apply``), so a notification exists exactly when its change
+``service.recording.apply_decision``), so a notification exists exactly when its change
 does. This module delivers them afterwards, at least once:
 
 1. *claim* — in one short transaction, take up to ``limit`` due rows

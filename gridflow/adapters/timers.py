@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..engine.errors import GridflowError
-from ..service.cases import FireOutcome, claim_due_timers, fire_timer
+from ..service.timers import FireOutcome, claim_due_timers, fire_timer
 from ..service.context import Services
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Use cases: every report, action, timer firing and migration passes through here.
+"""Use cases: every report, action and migration passes through here (timer firings: ``timers``).
 
 Each is one unit of work: load the case, ask the engine, append the events
 (hash-chained), update the case with a compare-and-set on its version,
@@ -12,20 +12,17 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, Mapping
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from ..adapters.codec import sla_document, snapshot_of
-from ..adapters.db import DatabaseUnavailable
+from ..adapters.codec import snapshot_of
 from ..adapters.geo import locate_grid
-from ..adapters.repository import CaseRecord
-from ..engine.case import Actor, CaseSnapshot, Decision, Event, TimerSpec
+from ..engine.case import Actor, Event
 from ..engine.errors import GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict
 from ..engine.loader import canonical_json
-from .context import Change, Services
-from .history import chain_hash
+from .context import Services
+from .recording import apply_decision, change_of, db_errors, event_dicts, hash_token
 from .unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -81,102 +78,9 @@ class ActionResult:
         return {"number": self.number, "state": self.state, "version": self.version, "events": list(self.events)}
 
 
-# --- shared machinery -------------------------------------------------------------------------
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _event_dicts(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    return tuple({"seq": r["seq"], "type": r["type"], "actor": r["actor"], "role": r["role"],
-                  "at": r["at"].isoformat(), "data": r["data"], "hash": r["hash"]} for r in rows)
-
-
-def _columns(svc: Services, snap: CaseSnapshot) -> dict[str, Any]:
-    """Row columns derived from a snapshot (what worklists and statistics filter on)."""
-    defn = svc.catalog.get(snap.workflow, snap.version)
-    st = defn.states[snap.state]
-    running = [d.next_breach_at for d in snap.deadlines if d.is_running and d.next_breach_at is not None]
-    return {
-        "workflow_version": snap.version, "state": snap.state, "stage": st.stage, "escalation_level": snap.escalation_level,
-        "supervised": snap.supervised, "closed": snap.is_closed, "outcome": snap.outcome,
-        "holder_unit": snap.holder_unit, "holder_roles": "," + ",".join(st.holder_roles) + ",",
-        "sla": sla_document(snap), "breach_count": snap.breach_count,
-        "warned": any(d.warned and d.is_running for d in snap.deadlines),
-        "next_due_at": min(running) if running else None, "updated_at": snap.updated_at,
-        "closed_at": snap.closed_at, "rating": snap.data.get("rating"),
-    }
-
-
-def _apply(svc: Services, uow: UnitOfWork, row: CaseRecord, decision: Decision, *, expected_version: int,
-           extra_events: list[Event] | None = None) -> tuple[int, list[dict[str, Any]]]:
-    """Write one decision: events, case columns (compare-and-set), timers, outbox."""
-    snap = decision.case
-    events = list(extra_events or []) + list(decision.events)
-    values = _columns(svc, snap)
-    if decision.escalated_to:
-        target = svc.units.ancestor_of_kind(row.origin_unit, decision.escalated_to)
-        if target is not None:
-            values["escalation_unit"] = target.code
-            events.append(Event("EscalationRouted", snap.updated_at, "system", "system",
-                                {"level": decision.escalated_to, "unit": target.code}))
-        else:
-            events.append(Event("EscalationRouted", snap.updated_at, "system", "system",
-                                {"level": decision.escalated_to, "unit": None,
-                                 "note": "no unit of that level above the case's origin"}))
-    if row.first_response_at is None and any(
-            e.type == "ActionTaken" and e.role not in ("system", "resident", "grid_worker", "hotline_operator")
-            for e in events):
-        values["first_response_at"] = snap.updated_at
-    prev, seq = row.last_hash, row.event_seq
-    event_rows: list[dict[str, Any]] = []
-    for e in events:
-        seq += 1
-        data = dict(e.data)
-        digest = chain_hash(prev, seq, e.type, e.actor, e.role, e.at, data)
-        event_rows.append({"case_id": row.id, "seq": seq, "type": e.type, "actor": e.actor, "role": e.role,
-                           "data": data, "at": e.at, "prev_hash": prev, "hash": digest})
-        prev = digest
-    values.update(event_seq=seq, last_hash=prev)
-    now = svc.clock.now()
-    with uow.cases.batch():
-        version = uow.cases.save_versioned(row, expected_version, values)
-        uow.cases.append_events(event_rows)
-        uow.cases.cancel(row.id, decision.cancel)
-        uow.cases.schedule(row.id, decision.schedule, version)
-        uow.cases.outbox([{"case_id": row.id, "kind": n.kind, "created_at": now, "next_attempt_at": now,
-                           "status": "pending", "attempts": 0, "last_error": None,
-                           "payload": {"case": n.case, "roles": list(n.roles), "unit": n.unit,
-                                       "message": n.message, "data": dict(n.data)}}
-                          for n in decision.notifications])
-    for k, v in values.items():
-        setattr(row, k, v)
-    row.version = version
-    return version, event_rows
-
-
-def _change(row: CaseRecord, events: list[dict[str, Any]], source: str) -> Change:
-    return Change(row.number or "", row.workflow, row.state, row.version, _event_dicts(events), row.holder_unit,
-                  row.escalation_unit, row.community_code, row.street_code, row.district_code, row.reporter_id,
-                  source)
-
-
-def _db_errors(fn):
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except OperationalError as exc:
-            raise DatabaseUnavailable(f"database unavailable or locked, nothing was changed: {exc.orig}",
-                                      retry_after=1) from exc
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
 # --- use cases --------------------------------------------------------------------------------
 
-@_db_errors
+@db_errors
 def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
     """Open a case on the newest version of its workflow."""
     defn = svc.catalog.newest(cmd.workflow)
@@ -208,18 +112,18 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
             description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon,
             address=cmd.address, reporter_id=cmd.reporter.id, reporter_name=cmd.reporter_name,
             reporter_phone=cmd.reporter_phone, attachments=[dict(a) for a in cmd.attachments],
-            resident_token_hash=_hash_token(token) if token else None, opened_at=now, updated_at=now))
+            resident_token_hash=hash_token(token) if token else None, opened_at=now, updated_at=now))
         row.number = uow.cases.assign_number(row.id, f"GF-{now.year}-{row.id:06d}")
         decision = engine.open(row.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
                                data=dict(cmd.data),
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
-        version, events = _apply(svc, uow, row, decision, expected_version=0)
+        version, events = apply_decision(svc, uow, row, decision, expected_version=0)
         uow.commit()
-    svc.publish(_change(row, events, "report"))
-    return ActionResult(row.number, row.state, version, _event_dicts(events), resident_token=token)
+    svc.publish(change_of(row, events, "report"))
+    return ActionResult(row.number, row.state, version, event_dicts(events), resident_token=token)
 
 
-@_db_errors
+@db_errors
 def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
     """Take an action on a case; refused actions change nothing."""
     request_hash = hashlib.sha256(canonical_json(
@@ -244,8 +148,8 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
             engine = svc.catalog.engine(row.workflow, row.workflow_version)
             snap = snapshot_of(row, engine.definition.escalation.top)
             decision = engine.act(snap, cmd.action, cmd.actor, cmd.payload, svc.clock.now())
-            version, events = _apply(svc, uow, row, decision, expected_version=row.version)
-            result = ActionResult(row.number or "", row.state, version, _event_dicts(events))
+            version, events = apply_decision(svc, uow, row, decision, expected_version=row.version)
+            result = ActionResult(row.number or "", row.state, version, event_dicts(events))
             if idem_key:
                 uow.cases.remember({"key": idem_key, "case_id": row.id, "action": cmd.action,
                                     "request_hash": request_hash, "result": result.as_dict(),
@@ -259,7 +163,7 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
                     return replay
         raise VersionConflict(f"case {cmd.number} changed concurrently; reload it and try again",
                               number=cmd.number) from None
-    svc.publish(_change(row, events, "action"))
+    svc.publish(change_of(row, events, "action"))
     return result
 
 
@@ -274,107 +178,7 @@ def _replay(uow: UnitOfWork, key: str, request_hash: str) -> ActionResult | None
     return ActionResult(r["number"], r["state"], r["version"], tuple(r.get("events", [])), replayed=True)
 
 
-@dataclass(frozen=True)
-class FireOutcome:
-    timer_id: int
-    status: str  # fired, stale, missing, failed
-    number: str | None = None
-    events: tuple[str, ...] = ()
-    lateness_s: float | None = None
-
-
-@_db_errors
-def fire_timer(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcome:
-    """Fire one durable timer through the engine. Idempotent: a missing or stale timer changes nothing."""
-
-    for attempt in range(attempts):
-        try:
-            return _fire_once(svc, timer_id)
-        except (VersionConflict, IntegrityError):
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-@_db_errors
-def fire_timers(svc: Services, timer_ids: list[int]) -> list[FireOutcome]:
-    """Fire a batch of timers in one transaction (one commit for all), as a worker does.
-
-    If any firing in the batch conflicts with a concurrent change, the whole batch is
-    rolled back and each timer is fired on its own instead, so one busy case never holds
-    the others back; a timer that fails alone is reported ``failed`` and stays for a retry.
-    """
-
-    ids = sorted({int(t) for t in timer_ids})
-    try:
-        return _fire_batch(svc, ids)
-    except (VersionConflict, IntegrityError):
-        pass
-    outcomes = []
-    for timer_id in ids:
-        try:
-            outcomes.append(fire_timer(svc, timer_id))
-        except DatabaseUnavailable:
-            raise
-        except GridflowError as exc:
-            log.error("timer %s failed: %s", timer_id, exc.message, extra={"timer_id": timer_id})
-            outcomes.append(FireOutcome(timer_id, "failed", events=(exc.code,)))
-    return outcomes
-
-
-def _fire_batch(svc: Services, ids: list[int]) -> list[FireOutcome]:
-    outcomes: list[FireOutcome] = []
-    changes: list[Change] = []
-    with svc.uow() as uow:
-        for timer_id in ids:
-            outcome, change = _fire_in(svc, uow, timer_id)
-            outcomes.append(outcome)
-            if change is not None:
-                changes.append(change)
-        uow.commit()
-    for change in changes:
-        svc.publish(change)
-    return outcomes
-
-
-def _fire_in(svc: Services, uow: UnitOfWork, timer_id: int) -> tuple[FireOutcome, Change | None]:
-    """One firing inside the caller's transaction."""
-    taken = uow.cases.take_timer(timer_id)
-    if taken is None:
-        return FireOutcome(timer_id, "missing"), None
-    key, due_at, row = taken
-    engine = svc.catalog.engine(row.workflow, row.workflow_version)
-    snap = snapshot_of(row, engine.definition.escalation.top)
-    now = svc.clock.now()
-    decision = engine.fire(snap, TimerSpec.parse_key(key, due_at), now)
-    events: list[dict[str, Any]] = []
-    if decision.changed:
-        svc.units.refresh(uow.connection)
-        _, events = _apply(svc, uow, row, decision, expected_version=row.version)
-    outcome = FireOutcome(timer_id, "fired" if events else "stale", row.number, tuple(e["type"] for e in events),
-                          max(0.0, (now - due_at).total_seconds()))
-    return outcome, (_change(row, events, "timer") if events else None)
-
-
-def _fire_once(svc: Services, timer_id: int) -> FireOutcome:
-    with svc.uow() as uow:
-        outcome, change = _fire_in(svc, uow, timer_id)
-        uow.commit()
-    if change is not None:
-        svc.publish(change)
-    return outcome
-
-
-@_db_errors
-def claim_due_timers(svc: Services, runner: str, limit: int | None = None) -> list[tuple[int, datetime]]:
-    with svc.uow() as uow:
-        claimed = uow.cases.claim_due(svc.clock.now(), limit or svc.settings.timer_batch_size, runner,
-                                      svc.settings.timer_claim_seconds)
-        uow.commit()
-    return claimed
-
-
-@_db_errors
+@db_errors
 def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[str, str],
                   actor: Actor | None = None) -> int:
     """Move open cases of ``name`` onto ``to_version``, mapping states; recorded in each case's history.
@@ -407,9 +211,9 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
                          {"from": f"{name}@{snap.version}", "to": target.key, "from_state": snap.state,
                           "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
             # The new version is written with the rest of the decision (it is a column of the snapshot).
-            _, events = _apply(svc, uow, row, engine.enter_state(moved, actor, now), expected_version=row.version,
+            _, events = apply_decision(svc, uow, row, engine.enter_state(moved, actor, now), expected_version=row.version,
                                extra_events=[note])
-            changes.append(_change(row, events, "migration"))
+            changes.append(change_of(row, events, "migration"))
         uow.commit()
     for ch in changes:
         svc.publish(ch)

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from gridflow.adapters.orm import EventRow, TimerRow
 from gridflow.adapters.timers import InlineTimerRunner
-from gridflow.service.cases import fire_timer
+from gridflow.service.timers import fire_timer
 from tests.integration.helpers import HOUSING, act, dispatched_case, snapshot
 
 
@@ -119,7 +119,7 @@ def test_two_runners_side_by_side_fire_each_timer_once(make_app, db_url, clock):
 def test_expired_claim_of_a_dead_runner_is_taken_over(app, clock):
     number = dispatched_case(app.services)
     clock.set(clock.now() + timedelta(days=9))
-    from gridflow.service.cases import claim_due_timers
+    from gridflow.service.timers import claim_due_timers
     claimed = claim_due_timers(app.services, "runner-that-dies")
     assert claimed
     assert InlineTimerRunner(app.services).run_due() == []  # claims still held
@@ -167,7 +167,7 @@ def test_thread_runner_fires_timers_and_delivers_the_outbox_in_the_background(ap
 
 
 def test_a_batch_of_timers_fires_in_one_transaction_each_once(app, clock):
-    from gridflow.service.cases import claim_due_timers, fire_timers
+    from gridflow.service.timers import claim_due_timers, fire_timers
 
     numbers = [dispatched_case(app.services) for _ in range(4)]
     clock.set(clock.now() + timedelta(days=9))
@@ -182,7 +182,7 @@ def test_a_batch_of_timers_fires_in_one_transaction_each_once(app, clock):
 
 def test_a_batch_that_meets_a_concurrent_change_falls_back_to_one_by_one(app, clock, monkeypatch):
     from gridflow.engine.errors import VersionConflict
-    from gridflow.service import cases as service_cases
+    from gridflow.service import timers as service_cases
 
     numbers = [dispatched_case(app.services) for _ in range(3)]
     clock.set(clock.now() + timedelta(days=9))
