@@ -2,16 +2,17 @@
 
 Engine-owned SLA state (deadlines, case data, pause bookkeeping) is kept as one
 JSON document on the row; everything worklists and statistics filter on is a
-real column.
+real column, derived here from the snapshot and its workflow definition.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Mapping
 
 from ..engine.case import CaseSnapshot, Deadline
+from ..engine.definition import WorkflowDefinition
 from .orm import CaseRow
 
 _FORMAT = 1
@@ -58,17 +59,48 @@ def sla_document(case: CaseSnapshot) -> dict[str, Any]:
 
 
 def snapshot_of(row: CaseRow, escalation_top: int) -> CaseSnapshot:
-    sla = row.sla or {}
+    """The snapshot of a stored row (any object with the row's column attributes)."""
+    return snapshot_from(_Attributes(row), escalation_top)
+
+
+class _Attributes:
+    __slots__ = ("row",)
+
+    def __init__(self, row: Any) -> None:
+        self.row = row
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
+def snapshot_from(col: Mapping[str, Any], escalation_top: int) -> CaseSnapshot:
+    """The snapshot of a row given as column name -> value."""
+    sla = col["sla"] or {}
     if sla and sla.get("format") != _FORMAT:
-        raise ValueError(f"case {row.number}: unknown SLA document format {sla.get('format')!r}")
+        raise ValueError(f"case {col['number']}: unknown SLA document format {sla.get('format')!r}")
     return CaseSnapshot(
-        number=row.number or "", workflow=row.workflow, version=row.workflow_version, state=row.state,
-        opened_at=row.opened_at, updated_at=row.updated_at, escalation_level=row.escalation_level,
-        escalation_top=escalation_top, supervised=row.supervised, holder_unit=row.holder_unit,
-        origin_unit=row.origin_unit, reporter=row.reporter_id,
+        number=col["number"] or "", workflow=col["workflow"], version=col["workflow_version"], state=col["state"],
+        opened_at=col["opened_at"], updated_at=col["updated_at"], escalation_level=col["escalation_level"],
+        escalation_top=escalation_top, supervised=col["supervised"], holder_unit=col["holder_unit"],
+        origin_unit=col["origin_unit"], reporter=col["reporter_id"],
         data=MappingProxyType(dict(sla.get("data") or {})),
         deadlines=tuple(deadline_from_json(d) for d in sla.get("deadlines", [])),
-        deadline_seq=int(sla.get("deadline_seq", 0)), breach_count=row.breach_count,
+        deadline_seq=int(sla.get("deadline_seq", 0)), breach_count=col["breach_count"],
         sla_paused_seconds=float(sla.get("sla_paused_seconds", 0.0)), paused_since=_pdt(sla.get("paused_since")),
-        closed_at=row.closed_at, outcome=row.outcome,
+        closed_at=col["closed_at"], outcome=col["outcome"],
     )
+
+
+def case_columns(snap: CaseSnapshot, definition: WorkflowDefinition) -> dict[str, Any]:
+    """Row columns derived from a snapshot (what worklists and statistics filter on)."""
+    st = definition.states[snap.state]
+    running = [d.next_breach_at for d in snap.deadlines if d.is_running and d.next_breach_at is not None]
+    return {
+        "workflow_version": snap.version, "state": snap.state, "stage": st.stage,
+        "escalation_level": snap.escalation_level, "supervised": snap.supervised, "closed": snap.is_closed,
+        "outcome": snap.outcome, "holder_unit": snap.holder_unit,
+        "holder_roles": "," + ",".join(st.holder_roles) + ",", "sla": sla_document(snap),
+        "breach_count": snap.breach_count, "warned": any(d.warned and d.is_running for d in snap.deadlines),
+        "next_due_at": min(running) if running else None, "updated_at": snap.updated_at,
+        "closed_at": snap.closed_at, "rating": snap.data.get("rating"),
+    }

@@ -9,6 +9,7 @@ so worklists never wait for writers.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,18 +17,16 @@ from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from ..engine.errors import GridflowError
+from ..engine.errors import DataRefused, DuplicateKey, GridflowError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class DatabaseUnavailable(GridflowError):
-    code = "database_unavailable"
-    status = 503
+#: The old name of StoreUnavailable (the Celery worker and older callers import it from here).
+DatabaseUnavailable = StoreUnavailable
+UNAVAILABLE = "the database is unavailable; nothing was changed"
 
 
 class SchemaMismatch(GridflowError):
@@ -40,6 +39,49 @@ def _compact_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def store_error(exc: sa_exc.DBAPIError) -> Exception | None:
+    """gridflow's own error for SQLAlchemy's, or None when it is a bug (the layers above never see the
+    ORM's or the driver's exception types)."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        return DuplicateKey("a row with the same key already exists", cause=str(exc.orig))
+    if isinstance(exc, sa_exc.DataError):
+        return DataRefused("the database refused a value in this request", cause=str(exc.orig))
+    if isinstance(exc, sa_exc.OperationalError):
+        return StoreUnavailable(UNAVAILABLE, cause=str(exc.orig), retry_after=1)
+    return None
+
+
+def _translate_errors(eng: Engine) -> None:
+    """Statements gridflow runs (on connections from ``Database.begin``/``connect``, ORM flushes
+    included) fail as gridflow's own errors; SQLAlchemy still invalidates a dead connection first.
+    Connections others open on the engine (migrations, tests) keep SQLAlchemy's errors."""
+
+    @event.listens_for(eng, "handle_error")
+    def _on_error(ctx) -> None:
+        conn, exc = ctx.connection, ctx.sqlalchemy_exception
+        if conn is None or exc is None or not conn.get_execution_options().get(_OURS):
+            return
+        translated = store_error(exc)
+        if translated is not None:
+            raise translated from exc
+
+
+_OURS = "gridflow_errors"
+
+
+def _cause(exc: BaseException) -> str:
+    return exc.cause if isinstance(exc, StoreUnavailable) else str(getattr(exc, "orig", exc))
+
+
+@contextmanager
+def _listener_errors() -> Iterator[None]:
+    """Driver errors in our own connection listeners (SQLAlchemy passes them on raw)."""
+    try:
+        yield
+    except sqlite3.Error as exc:  # e.g. BEGIN IMMEDIATE or a pragma meeting a locked database
+        raise StoreUnavailable(UNAVAILABLE, cause=str(exc), retry_after=1) from exc
+
+
 def _sqlite_engine(url: str, immediate: bool, busy_timeout: float) -> Engine:
     u = make_url(url)
     if u.database and u.database != ":memory:":
@@ -49,20 +91,23 @@ def _sqlite_engine(url: str, immediate: bool, busy_timeout: float) -> Engine:
 
     @event.listens_for(eng, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        with _listener_errors():
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     @event.listens_for(eng, "begin")
     def _on_begin(conn) -> None:
-        conn.connection.dbapi_connection.execute(begin)
+        with _listener_errors():
+            conn.connection.dbapi_connection.execute(begin)
 
+    _translate_errors(eng)
     return eng
 
 
@@ -84,6 +129,7 @@ class Database:
             # answers 503 with Retry-After).
             self.write_engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800,
                                                  json_serializer=_compact_json)
+            _translate_errors(self.write_engine)
             self.read_engine = self.write_engine
 
     @property
@@ -96,17 +142,37 @@ class Database:
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         try:
-            with self.write_engine.connect() as conn:
+            with self._connect(self.write_engine) as conn:
                 yield conn
-        except OperationalError as exc:
-            raise DatabaseUnavailable(f"database unreachable: {exc.orig}") from exc
+        except (sa_exc.OperationalError, StoreUnavailable) as exc:
+            if isinstance(exc, StoreUnavailable) and exc.cause is None:
+                raise
+            raise StoreUnavailable(f"database unreachable: {_cause(exc)}") from exc
+
+    def begin(self, write: bool = True) -> tuple[sa.Connection, sa.RootTransaction]:
+        """A connection in a new transaction (SQLite writers: ``BEGIN IMMEDIATE``), or StoreUnavailable."""
+        try:
+            connection = self._connect(self.write_engine if write else self.read_engine)
+        except (sa_exc.OperationalError, StoreUnavailable) as exc:
+            raise StoreUnavailable(f"database unreachable: {_cause(exc)}", retry_after=1) from exc
+        try:
+            return connection, connection.begin()
+        except (sa_exc.OperationalError, StoreUnavailable) as exc:  # e.g. SQLite's BEGIN IMMEDIATE timing out
+            connection.close()
+            raise StoreUnavailable(f"database unreachable or locked, nothing was changed: {_cause(exc)}",
+                                   retry_after=1) from exc
+
+    @staticmethod
+    def _connect(engine: Engine) -> sa.Connection:
+        """A connection whose failures are gridflow's errors (see ``_translate_errors``)."""
+        return engine.connect().execution_options(**{_OURS: True})
 
     def ping(self) -> bool:
         try:
             with self.read_engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
             return True
-        except OperationalError:
+        except (sa_exc.OperationalError, StoreUnavailable):
             return False
 
     def dispose(self) -> None:
@@ -139,8 +205,8 @@ class Database:
         try:
             with self.read_engine.connect() as conn:
                 current = MigrationContext.configure(conn).get_current_revision()
-        except OperationalError as exc:
-            raise DatabaseUnavailable(f"database unreachable at {self.safe_url}: {exc.orig}") from exc
+        except (sa_exc.OperationalError, StoreUnavailable) as exc:
+            raise StoreUnavailable(f"database unreachable at {self.safe_url}: {_cause(exc)}") from exc
         return current, head
 
     def is_empty(self) -> bool:

@@ -1,23 +1,28 @@
-"""SQL repositories for cases, history, timers, idempotency keys and the outbox.
+"""The SQL case repository: cases (as ``StoredCase``), history, timers, idempotency keys, the outbox.
 
 All statements run inside the caller's unit of work; nothing here commits. The
-write path (every action and timer firing) uses SQLAlchemy Core on the
-session's connection: rows come back as plain records, not ORM instances, which
-keeps an action to a handful of cached, precompiled statements.
+write path (every action and timer firing) uses SQLAlchemy Core on the unit of
+work's connection: rows are decoded straight into the engine's snapshot by the
+codec, which keeps an action to a handful of cached, precompiled statements.
+Database failures leave here as gridflow's own errors (``engine.errors``).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
-from types import SimpleNamespace
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ..engine.case import TimerSpec
-from ..engine.errors import CaseNotFound, VersionConflict
+from ..engine.case import CaseSnapshot, Notification, TimerSpec
+from ..engine.definition import WorkflowDefinition
+from ..engine.errors import CaseNotFound, ConcurrentWrite, DuplicateKey, StoreUnavailable, VersionConflict
+from ..service.ports import CaseRepository, CaseUpdate, NewCase, PriorResult, StoredCase, TakenTimer
+from .codec import case_columns, snapshot_from
+from .db import UNAVAILABLE
 from .orm import CaseRow, EventRow, IdempotencyRow, OutboxRow, TimerRow
 
 CASES = CaseRow.__table__
@@ -96,15 +101,37 @@ def _reader(type_, dialect):
         return None  # the driver already returns the Python type (psycopg's numerics)
 
 
-class CaseRecord(SimpleNamespace):
-    """A case row as a plain mutable record (attribute names are the column names)."""
+_CASE_DEFAULTS = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
+                  for c in CASES.columns if c.name != "id"}
+_RACE = "a concurrent change wrote the same key first; reload the case and try again"
 
 
-class CaseRepository:
+class Definitions(Protocol):
+    """Where the repository finds a case's workflow rules (the service's workflow catalog)."""
+
+    def get(self, name: str, version: int | None = None) -> WorkflowDefinition: ...
+
+
+def _stored(col: Mapping[str, Any], snapshot: CaseSnapshot) -> StoredCase:
+    return StoredCase(id=col["id"], snapshot=snapshot, version=col["version"], event_seq=col["event_seq"],
+                      last_hash=col["last_hash"], escalation_unit=col["escalation_unit"],
+                      community_code=col["community_code"], street_code=col["street_code"],
+                      district_code=col["district_code"], first_response_at=col["first_response_at"])
+
+
+def _outbox_row(case_id: int, n: Notification, now: datetime | None) -> dict[str, Any]:
+    return {"case_id": case_id, "kind": n.kind, "created_at": now, "next_attempt_at": now, "status": "pending",
+            "attempts": 0, "last_error": None,
+            "payload": {"case": n.case, "roles": list(n.roles), "unit": n.unit, "message": n.message,
+                        "data": dict(n.data)}}
+
+
+class SqlCaseRepository(CaseRepository):
     """Cases and everything hanging off them, on the unit of work's connection."""
 
-    def __init__(self, uow) -> None:
+    def __init__(self, uow, definitions: Definitions) -> None:
         self.uow = uow
+        self.definitions = definitions
         self.conn: sa.Connection = uow.connection
         self.dialect = self.conn.dialect.name
         self._cursor = None
@@ -133,16 +160,17 @@ class CaseRepository:
 
     @contextmanager
     def _wrapped(self, sql: str, cur=None) -> Iterator[None]:
-        """DBAPI errors become SQLAlchemy's, so callers handle one family; dead connections are dropped."""
+        """Driver errors on the raw cursor become gridflow's: a unique key taken by a concurrent writer is
+        a ConcurrentWrite, anything else StoreUnavailable; dead connections are dropped."""
         dbapi = self.conn.dialect.loaded_dbapi
         try:
             yield
         except dbapi.IntegrityError as exc:
-            raise sa.exc.IntegrityError(sql, None, exc) from exc
+            raise ConcurrentWrite(_RACE, cause=str(exc)) from exc
         except dbapi.Error as exc:
             if self.conn.dialect.is_disconnect(exc, self.conn.connection.dbapi_connection, cur):
                 self.conn.invalidate(exc)
-            raise sa.exc.OperationalError(sql, None, exc) from exc
+            raise StoreUnavailable(UNAVAILABLE, cause=str(exc), retry_after=1) from exc
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -165,41 +193,30 @@ class CaseRepository:
         finally:
             self._in_batch = False
         if self._cas is not None:
-            cur, row, expected = self._cas
+            cur, number, expected = self._cas
             self._cas = None
-            self._check_cas(cur.rowcount, row, expected)
+            self._check_cas(cur.rowcount, number, expected)
 
     @staticmethod
-    def _check_cas(count: int, row: "CaseRecord", expected_version: int) -> None:
+    def _check_cas(count: int, number: str, expected_version: int) -> None:
         if count != 1:
             raise VersionConflict(
-                f"case {row.number} changed while this action was being decided (expected version "
-                f"{expected_version}); reload it and try again", number=row.number, expected=expected_version)
+                f"case {number} changed while this action was being decided (expected version "
+                f"{expected_version}); reload it and try again", number=number, expected=expected_version)
 
     @property
     def session(self) -> Session:
         return self.uow.session
 
-    def get(self, number: str) -> CaseRecord:
-        self._run(_prepared("get", lambda: _GET_BY_NUMBER, self.conn.dialect), [{"number": number}])
-        raw = self._cursor.fetchone()
-        if raw is None:
-            raise CaseNotFound(f"no case {number!r}", number=number)
-        return self._record(raw)
+    # --- cases, as the service decides on them ------------------------------------------------
 
-    def get_by_id(self, case_id: int) -> CaseRecord:
-        dialect = self.conn.dialect
-        self._run(_prepared("get_by_id", lambda: _GET_BY_ID, dialect), [{"id": case_id}])
-        raw = self._cursor.fetchone()
-        if raw is None:
-            raise CaseNotFound(f"no case with id {case_id}", id=case_id)
-        return self._record(raw)
+    def load(self, number: str) -> StoredCase:
+        return self._decoded(self._fetch_by_number(number))
 
-    def _record(self, raw: Sequence[Any]) -> CaseRecord:
-        return CaseRecord(**{name: (proc(v) if proc is not None and v is not None else v)
-                             for (name, proc), v in zip(_case_readers(self.conn.dialect), raw)})
+    def load_by_id(self, case_id: int) -> StoredCase:
+        return self._decoded(self._fetch_by_id(case_id))
 
-    def take_timer(self, timer_id: int) -> tuple[str, datetime, CaseRecord] | None:
+    def take_timer(self, timer_id: int) -> TakenTimer | None:
         """Remove a timer row and load its case: (key, due_at, case), or None if it is gone.
 
         Deleting is the claim: a second firer of the same timer waits on the row lock and then
@@ -218,26 +235,52 @@ class CaseRepository:
             raw = self._cursor.fetchone()
             if raw is None:
                 return None
-            return raw[0], due_proc(raw[1]) if due_proc else raw[1], self._record(raw[2:])
+            return TakenTimer(raw[0], due_proc(raw[1]) if due_proc else raw[1], self._decoded(self._columns(raw[2:])))
         self._run(_prepared("take_timer", lambda: sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
                             .returning(TIMERS.c.key, TIMERS.c.due_at, TIMERS.c.case_id), dialect),
                   [{"timer_id": timer_id}])
         raw = self._cursor.fetchone()
         if raw is None:
             return None
-        return raw[0], due_proc(raw[1]) if due_proc else raw[1], self.get_by_id(raw[2])
+        return TakenTimer(raw[0], due_proc(raw[1]) if due_proc else raw[1], self.load_by_id(raw[2]))
 
-    def insert(self, values: Mapping[str, Any]) -> CaseRecord:
-        defaults = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
-                    for c in CASES.columns if c.name != "id"}
-        full = {**defaults, **values}
+    def add(self, new: NewCase, number_for: Callable[[int], str]) -> StoredCase:
+        """Insert the row (counters, flags and the chain head take the table's defaults), then number it."""
+        full = dict(_CASE_DEFAULTS)
+        full.update({
+            "workflow": new.workflow, "workflow_version": new.version, "state": new.state,
+            "origin_unit": new.origin_unit, "community_code": new.community_code, "street_code": new.street_code,
+            "district_code": new.district_code, "category": new.category, "title": new.title,
+            "description": new.description, "channel": new.channel, "lat": new.lat, "lon": new.lon,
+            "address": new.address, "reporter_id": new.reporter_id, "reporter_name": new.reporter_name,
+            "reporter_phone": new.reporter_phone, "attachments": [dict(a) for a in new.attachments],
+            "resident_token_hash": new.resident_token_hash, "opened_at": new.opened_at,
+            "updated_at": new.opened_at})
         case_id = self.conn.execute(sa.insert(CASES).values(**full).returning(CASES.c.id)).scalar_one()
-        return CaseRecord(id=case_id, **full)
-
-    def assign_number(self, case_id: int, number: str) -> str:
-        """Give a new case its public number (derived from its id, hence after the insert)."""
+        number = number_for(case_id)
         self.conn.execute(sa.update(CASES).where(CASES.c.id == case_id).values(number=number))
-        return number
+        return self._decoded({**full, "id": case_id, "number": number})
+
+    def save(self, case: StoredCase, update: CaseUpdate) -> StoredCase:
+        """Write one decision together: compare-and-set the case row, events, timers, outbox."""
+        snap = update.case
+        values = case_columns(snap, self.definitions.get(snap.workflow, snap.version))
+        if update.escalation_unit is not None:
+            values["escalation_unit"] = update.escalation_unit
+        if update.first_response_at is not None:
+            values["first_response_at"] = update.first_response_at
+        last = update.events[-1] if update.events else None
+        values.update(event_seq=last.seq if last else case.event_seq, last_hash=last.hash if last else case.last_hash)
+        with self.batch():
+            version = self._compare_and_set(case, values)
+            self._append_events(case.id, update)
+            self.cancel(case.id, update.cancel)
+            self.schedule(case.id, update.schedule, version)
+            self.outbox([_outbox_row(case.id, n, update.queued_at) for n in update.notifications])
+        return replace(case, snapshot=snap, version=version, event_seq=values["event_seq"],
+                       last_hash=values["last_hash"],
+                       escalation_unit=values.get("escalation_unit", case.escalation_unit),
+                       first_response_at=values.get("first_response_at", case.first_response_at))
 
     def open_case_ids(self, workflow: str, *, other_than_version: int) -> list[int]:
         """Open cases of a workflow on any version but one (the cases a migration moves)."""
@@ -245,25 +288,59 @@ class CaseRepository:
             sa.select(CASES.c.id).where(CASES.c.workflow == workflow, CASES.c.closed.is_(False),
                                         CASES.c.workflow_version != other_than_version).order_by(CASES.c.id))]
 
-    def save_versioned(self, row: CaseRecord, expected_version: int, values: dict[str, Any]) -> int:
+    def _compare_and_set(self, case: StoredCase, values: dict[str, Any]) -> int:
         """Compare-and-set on ``version``: a writer that read an older version matches no row."""
+        expected_version = case.version
         new_version = expected_version + 1
         columns = tuple(sorted(values))
         prepared = _prepared(("update", columns), lambda: _update_for(columns), self.conn.dialect)
-        params = [{**values, "version": new_version, "_case_id": row.id, "_expected": expected_version}]
+        params = [{**values, "version": new_version, "_case_id": case.id, "_expected": expected_version}]
         if self._in_batch:
             # Inside batch(): its own cursor, so its row count survives the later statements.
             cur = self.conn.connection.dbapi_connection.cursor()
             self._run(prepared, params, cursor=cur)
-            self._cas = (cur, row, expected_version)
+            self._cas = (cur, case.number, expected_version)
         else:
-            self._check_cas(self._run(prepared, params), row, expected_version)
+            self._check_cas(self._run(prepared, params), case.number, expected_version)
         return new_version
+
+    def _decoded(self, col: Mapping[str, Any]) -> StoredCase:
+        defn = self.definitions.get(col["workflow"], col["workflow_version"])
+        return _stored(col, snapshot_from(col, defn.escalation.top))
+
+    # --- rows, for readers (history, audit, tests) ---------------------------------------------
+
+    def get(self, number: str) -> CaseRow:
+        """The stored row of a case (detached), for readers that show columns rather than decide."""
+        return CaseRow(**self._fetch_by_number(number))
+
+    def get_by_id(self, case_id: int) -> CaseRow:
+        return CaseRow(**self._fetch_by_id(case_id))
+
+    def _fetch_by_number(self, number: str) -> dict[str, Any]:
+        self._run(_prepared("get", lambda: _GET_BY_NUMBER, self.conn.dialect), [{"number": number}])
+        raw = self._cursor.fetchone()
+        if raw is None:
+            raise CaseNotFound(f"no case {number!r}", number=number)
+        return self._columns(raw)
+
+    def _fetch_by_id(self, case_id: int) -> dict[str, Any]:
+        self._run(_prepared("get_by_id", lambda: _GET_BY_ID, self.conn.dialect), [{"id": case_id}])
+        raw = self._cursor.fetchone()
+        if raw is None:
+            raise CaseNotFound(f"no case with id {case_id}", id=case_id)
+        return self._columns(raw)
+
+    def _columns(self, raw: Sequence[Any]) -> dict[str, Any]:
+        return {name: (proc(v) if proc is not None and v is not None else v)
+                for (name, proc), v in zip(_case_readers(self.conn.dialect), raw)}
 
     # --- history ------------------------------------------------------------------------------
 
-    def append_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
+    def _append_events(self, case_id: int, update: CaseUpdate) -> None:
+        if update.events:
+            rows = [{"case_id": case_id, "seq": e.seq, "type": e.type, "actor": e.actor, "role": e.role,
+                     "data": e.data, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash} for e in update.events]
             self._run(_prepared("events", lambda: sa.insert(EVENTS).values(
                 {EVENTS.c[c]: sa.bindparam(c) for c in _EVENT_COLUMNS}), self.conn.dialect), rows)
 
@@ -318,11 +395,18 @@ class CaseRepository:
 
     # --- idempotency and outbox ---------------------------------------------------------------
 
-    def idempotency(self, key: str) -> IdempotencyRow | None:
-        return self.session.get(IdempotencyRow, key)
+    def prior_result(self, key: str) -> PriorResult | None:
+        prior = self.session.get(IdempotencyRow, key)
+        return None if prior is None else PriorResult(prior.request_hash, prior.result or {})
 
-    def remember(self, values: Mapping[str, Any]) -> None:
-        self.conn.execute(sa.insert(IDEMPOTENCY), [dict(values)])
+    def remember(self, key: str, case: StoredCase, action: str, request_hash: str,
+                 result: Mapping[str, Any], at: datetime) -> None:
+        try:
+            self.conn.execute(sa.insert(IDEMPOTENCY), [{"key": key, "case_id": case.id, "action": action,
+                                                        "request_hash": request_hash, "result": dict(result),
+                                                        "created_at": at}])
+        except DuplicateKey as exc:  # the same key, remembered by a concurrent request
+            raise ConcurrentWrite(_RACE, cause=exc.cause) from exc
 
     def outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

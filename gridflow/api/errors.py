@@ -15,10 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..engine.errors import GridflowError
+from ..engine.errors import DataRefused, GridflowError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -64,15 +63,15 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return problem(request, exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
 
-async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
-    log.warning("database unavailable: %s", exc.orig)
-    return problem(request, 503, "database_unavailable", "the database is unavailable; nothing was changed",
-                   headers={"Retry-After": "1"}, retry_after=1)
+async def _database_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+    if exc.cause is not None:  # a statement failed outside a use case that phrased it
+        log.warning("database unavailable: %s", exc.cause)
+    return await _gridflow_error(request, exc)
 
 
-async def _data_refused(request: Request, exc: DataError) -> JSONResponse:
-    log.warning("database refused request data: %s", exc.orig)
-    return problem(request, 422, "request_invalid", "the database refused a value in this request")
+async def _data_refused(request: Request, exc: DataRefused) -> JSONResponse:
+    log.warning("database refused request data: %s", exc.cause)
+    return await _gridflow_error(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -84,8 +83,8 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(GridflowError, _gridflow_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
-    api.add_exception_handler(OperationalError, _database_down)
-    api.add_exception_handler(DataError, _data_refused)
+    api.add_exception_handler(StoreUnavailable, _database_down)
+    api.add_exception_handler(DataRefused, _data_refused)
     api.add_exception_handler(Exception, _unexpected)
 
 

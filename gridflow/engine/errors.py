@@ -107,3 +107,43 @@ class Problem:
 
     def __repr__(self) -> str:
         return f"Problem({str(self)!r})"
+
+
+# --- the store's failures, as adapters report them (no database library's exceptions cross) ----
+
+class StoreError(GridflowError):
+    """The database failed or refused a write. ``cause`` is the driver's own words, for logs only."""
+
+    def __init__(self, message: str, *, cause: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.cause = cause
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or stayed locked: nothing was changed; try again shortly."""
+
+    code = "database_unavailable"
+    status = 503
+
+
+class DataRefused(StoreError):
+    """The database refused a value that got past validation (too long, out of range)."""
+
+    code = "request_invalid"
+    status = 422
+
+
+class DuplicateKey(StoreError):
+    """A row with the same unique key exists (or another integrity rule of the schema refused it)."""
+
+    code = "duplicate_key"
+    status = 409
+
+
+class ConcurrentWrite(VersionConflict):
+    """A concurrent transaction wrote first a key this change needed (an event number, a timer, an
+    idempotency key): the case changed while this change was being decided."""
+
+    def __init__(self, message: str, *, cause: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.cause = cause

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from ..adapters.orm import ApiKey, Unit, User
 from ..engine.definition import KNOWN_ROLES
-from ..engine.errors import GridflowError, NotFound, PayloadInvalid
+from ..engine.errors import DuplicateKey, GridflowError, NotFound, PayloadInvalid
 from .context import Services
 
 UNIT_KINDS = ("city", "district", "street", "community", "grid", "department")
@@ -73,7 +72,7 @@ def issue_api_key(svc: Services, user_id: str, label: str = "", token: str | Non
                                created_at=svc.clock.now()))
         try:
             uow.commit()
-        except IntegrityError:
+        except DuplicateKey:
             raise AlreadyExists("that API key is already in use") from None
     return token
 

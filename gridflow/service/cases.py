@@ -14,14 +14,12 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from sqlalchemy.exc import IntegrityError
-
-from ..adapters.codec import snapshot_of
 from ..adapters.geo import locate_grid
 from ..engine.case import Actor, Event
-from ..engine.errors import GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict
+from ..engine.errors import ConcurrentWrite, GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict
 from ..engine.loader import canonical_json
 from .context import Services
+from .ports import NewCase
 from .recording import apply_decision, change_of, db_errors, event_dicts, hash_token
 from .unit_of_work import UnitOfWork
 
@@ -105,22 +103,20 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         holder = community.code if community else unit.code
         scope = svc.units.scope_codes(unit.code)
         token = secrets.token_urlsafe(24) if cmd.reporter.role == "resident" or cmd.reporter_phone else None
-        row = uow.cases.insert(dict(  # counters, flags and the chain head take the table's defaults
-            workflow=defn.name, workflow_version=defn.version, state=defn.initial,
-            origin_unit=unit.code, community_code=scope["community"], street_code=scope["street"],
-            district_code=scope["district"], category=cmd.category, title=cmd.title,
-            description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon,
-            address=cmd.address, reporter_id=cmd.reporter.id, reporter_name=cmd.reporter_name,
-            reporter_phone=cmd.reporter_phone, attachments=[dict(a) for a in cmd.attachments],
-            resident_token_hash=hash_token(token) if token else None, opened_at=now, updated_at=now))
-        row.number = uow.cases.assign_number(row.id, f"GF-{now.year}-{row.id:06d}")
-        decision = engine.open(row.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
+        filed = uow.cases.add(NewCase(
+            workflow=defn.name, version=defn.version, state=defn.initial, origin_unit=unit.code,
+            community_code=scope["community"], street_code=scope["street"], district_code=scope["district"],
+            opened_at=now, reporter_id=cmd.reporter.id, category=cmd.category, title=cmd.title,
+            description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon, address=cmd.address,
+            reporter_name=cmd.reporter_name, reporter_phone=cmd.reporter_phone, attachments=cmd.attachments,
+            resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
+        decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
                                data=dict(cmd.data),
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
-        version, events = apply_decision(svc, uow, row, decision, expected_version=0)
+        case, events = apply_decision(svc, uow, filed, decision)
         uow.commit()
-    svc.publish(change_of(row, events, "report"))
-    return ActionResult(row.number, row.state, version, event_dicts(events), resident_token=token)
+    svc.publish(change_of(case, events, "report"))
+    return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events), resident_token=token)
 
 
 @db_errors
@@ -138,24 +134,22 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
                 replay = _replay(uow, idem_key, request_hash)
                 if replay is not None:
                     return replay
-            row = uow.cases.get(cmd.number)
-            if cmd.expected_version is not None and cmd.expected_version != row.version:
+            case = uow.cases.load(cmd.number)
+            if cmd.expected_version is not None and cmd.expected_version != case.version:
                 raise VersionConflict(
-                    f"case {row.number} is at version {row.version}, not {cmd.expected_version}: it changed "
-                    "since you read it; reload and try again", number=row.number, expected=cmd.expected_version,
-                    current=row.version)
+                    f"case {case.number} is at version {case.version}, not {cmd.expected_version}: it changed "
+                    "since you read it; reload and try again", number=case.number, expected=cmd.expected_version,
+                    current=case.version)
             svc.units.refresh(uow.connection)
-            engine = svc.catalog.engine(row.workflow, row.workflow_version)
-            snap = snapshot_of(row, engine.definition.escalation.top)
+            snap = case.snapshot
+            engine = svc.catalog.engine(snap.workflow, snap.version)
             decision = engine.act(snap, cmd.action, cmd.actor, cmd.payload, svc.clock.now())
-            version, events = apply_decision(svc, uow, row, decision, expected_version=row.version)
-            result = ActionResult(row.number or "", row.state, version, event_dicts(events))
+            case, events = apply_decision(svc, uow, case, decision)
+            result = ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events))
             if idem_key:
-                uow.cases.remember({"key": idem_key, "case_id": row.id, "action": cmd.action,
-                                    "request_hash": request_hash, "result": result.as_dict(),
-                                    "created_at": svc.clock.now()})
+                uow.cases.remember(idem_key, case, cmd.action, request_hash, result.as_dict(), svc.clock.now())
             uow.commit()
-    except IntegrityError:
+    except ConcurrentWrite:
         if idem_key:  # the same key won a race in another transaction: answer as it did
             with svc.uow(write=False) as uow:
                 replay = _replay(uow, idem_key, request_hash)
@@ -163,18 +157,18 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
                     return replay
         raise VersionConflict(f"case {cmd.number} changed concurrently; reload it and try again",
                               number=cmd.number) from None
-    svc.publish(change_of(row, events, "action"))
+    svc.publish(change_of(case, events, "action"))
     return result
 
 
 def _replay(uow: UnitOfWork, key: str, request_hash: str) -> ActionResult | None:
-    prior = uow.cases.idempotency(key)
+    prior = uow.cases.prior_result(key)
     if prior is None:
         return None
     if prior.request_hash != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different request",
                                   key=key.split(":", 1)[1])
-    r = prior.result or {}
+    r = prior.result
     return ActionResult(r["number"], r["state"], r["version"], tuple(r.get("events", [])), replayed=True)
 
 
@@ -196,13 +190,12 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
     with svc.uow() as uow:
         svc.units.refresh(uow.connection)
         for case_id in uow.cases.open_case_ids(name, other_than_version=to_version):
-            row = uow.cases.get_by_id(case_id)
-            old_engine = svc.catalog.engine(row.workflow, row.workflow_version)
-            snap = snapshot_of(row, old_engine.definition.escalation.top)
+            case = uow.cases.load_by_id(case_id)
+            snap = case.snapshot
             new_state = state_map.get(snap.state, snap.state)
             if new_state not in target.states:
                 raise PayloadInvalid(
-                    f"case {row.number} is in state {snap.state!r}, which {target.key} lacks; "
+                    f"case {case.number} is in state {snap.state!r}, which {target.key} lacks; "
                     f"add --map {snap.state}=STATE", fields={"map": snap.state})
             now = svc.clock.now()
             moved = replace(snap, version=to_version, state=new_state, escalation_top=target.escalation.top,
@@ -211,9 +204,8 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
                          {"from": f"{name}@{snap.version}", "to": target.key, "from_state": snap.state,
                           "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
             # The new version is written with the rest of the decision (it is a column of the snapshot).
-            _, events = apply_decision(svc, uow, row, engine.enter_state(moved, actor, now), expected_version=row.version,
-                               extra_events=[note])
-            changes.append(change_of(row, events, "migration"))
+            case, events = apply_decision(svc, uow, case, engine.enter_state(moved, actor, now), extra_events=[note])
+            changes.append(change_of(case, events, "migration"))
         uow.commit()
     for ch in changes:
         svc.publish(ch)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..adapters.db import Database
+from ..adapters.unit_of_work import SqlUnitOfWork
 from ..engine.clock import Clock
 from ..settings import Settings
 from .catalog import WorkflowCatalog
@@ -42,9 +43,13 @@ class Services:
     settings: Settings
     units: UnitDirectory = field(default_factory=UnitDirectory)
     listeners: list[Callable[[Change], None]] = field(default_factory=list)
+    #: builds a unit of work (``write``); default: SQL on ``db``. Unit tests pass an in-memory one.
+    uow_factory: Callable[..., UnitOfWork] | None = None
 
     def uow(self, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.db, write=write)
+        if self.uow_factory is not None:
+            return self.uow_factory(write=write)
+        return SqlUnitOfWork(self.db, self.catalog, write=write)
 
     def publish(self, change: Change) -> None:
         for listener in list(self.listeners):

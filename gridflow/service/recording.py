@@ -6,18 +6,15 @@ unit of work, so a change is written whole or not at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
-from ..adapters.codec import sla_document
-from ..adapters.db import DatabaseUnavailable
-from ..adapters.repository import CaseRecord
-from ..engine.case import CaseSnapshot, Decision, Event
+from ..engine.case import Decision, Event
+from ..engine.errors import StoreUnavailable
 from .context import Change, Services
 from .history import chain_hash
-from .unit_of_work import UnitOfWork
+from .ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
 
 # --- shared machinery -------------------------------------------------------------------------
 
@@ -25,90 +22,69 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def event_dicts(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    return tuple({"seq": r["seq"], "type": r["type"], "actor": r["actor"], "role": r["role"],
-                  "at": r["at"].isoformat(), "data": r["data"], "hash": r["hash"]} for r in rows)
+def event_dicts(events: list[ChainedEvent]) -> tuple[dict[str, Any], ...]:
+    return tuple({"seq": e.seq, "type": e.type, "actor": e.actor, "role": e.role,
+                  "at": e.at.isoformat(), "data": e.data, "hash": e.hash} for e in events)
 
 
-def _columns(svc: Services, snap: CaseSnapshot) -> dict[str, Any]:
-    """Row columns derived from a snapshot (what worklists and statistics filter on)."""
-    defn = svc.catalog.get(snap.workflow, snap.version)
-    st = defn.states[snap.state]
-    running = [d.next_breach_at for d in snap.deadlines if d.is_running and d.next_breach_at is not None]
-    return {
-        "workflow_version": snap.version, "state": snap.state, "stage": st.stage, "escalation_level": snap.escalation_level,
-        "supervised": snap.supervised, "closed": snap.is_closed, "outcome": snap.outcome,
-        "holder_unit": snap.holder_unit, "holder_roles": "," + ",".join(st.holder_roles) + ",",
-        "sla": sla_document(snap), "breach_count": snap.breach_count,
-        "warned": any(d.warned and d.is_running for d in snap.deadlines),
-        "next_due_at": min(running) if running else None, "updated_at": snap.updated_at,
-        "closed_at": snap.closed_at, "rating": snap.data.get("rating"),
-    }
-
-
-def apply_decision(svc: Services, uow: UnitOfWork, row: CaseRecord, decision: Decision, *, expected_version: int,
-           extra_events: list[Event] | None = None) -> tuple[int, list[dict[str, Any]]]:
-    """Write one decision: events, case columns (compare-and-set), timers, outbox."""
+def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: Decision,
+                   extra_events: list[Event] | None = None) -> tuple[StoredCase, list[ChainedEvent]]:
+    """Write one decision on ``case`` as read: events (hash-chained), the case (compare-and-set on its
+    version), timers, outbox. Returns the case as saved and the events written."""
     snap = decision.case
     events = list(extra_events or []) + list(decision.events)
-    values = _columns(svc, snap)
+    escalation_unit = None
     if decision.escalated_to:
-        target = svc.units.ancestor_of_kind(row.origin_unit, decision.escalated_to)
+        target = svc.units.ancestor_of_kind(case.snapshot.origin_unit, decision.escalated_to)
         if target is not None:
-            values["escalation_unit"] = target.code
+            escalation_unit = target.code
             events.append(Event("EscalationRouted", snap.updated_at, "system", "system",
                                 {"level": decision.escalated_to, "unit": target.code}))
         else:
             events.append(Event("EscalationRouted", snap.updated_at, "system", "system",
                                 {"level": decision.escalated_to, "unit": None,
                                  "note": "no unit of that level above the case's origin"}))
-    if row.first_response_at is None and any(
+    first_response = None
+    if case.first_response_at is None and any(
             e.type == "ActionTaken" and e.role not in ("system", "resident", "grid_worker", "hotline_operator")
             for e in events):
-        values["first_response_at"] = snap.updated_at
-    prev, seq = row.last_hash, row.event_seq
-    event_rows: list[dict[str, Any]] = []
+        first_response = snap.updated_at
+    chained = _chain(case, events)
+    saved = uow.cases.save(case, CaseUpdate(
+        snap, tuple(chained), decision.schedule, decision.cancel, decision.notifications, svc.clock.now(),
+        escalation_unit, first_response))
+    return saved, chained
+
+
+def _chain(case: StoredCase, events: list[Event]) -> list[ChainedEvent]:
+    prev, seq = case.last_hash, case.event_seq
+    out: list[ChainedEvent] = []
     for e in events:
         seq += 1
         data = dict(e.data)
         digest = chain_hash(prev, seq, e.type, e.actor, e.role, e.at, data)
-        event_rows.append({"case_id": row.id, "seq": seq, "type": e.type, "actor": e.actor, "role": e.role,
-                           "data": data, "at": e.at, "prev_hash": prev, "hash": digest})
+        out.append(ChainedEvent(seq, e.type, e.actor, e.role, e.at, data, prev, digest))
         prev = digest
-    values.update(event_seq=seq, last_hash=prev)
-    now = svc.clock.now()
-    with uow.cases.batch():
-        version = uow.cases.save_versioned(row, expected_version, values)
-        uow.cases.append_events(event_rows)
-        uow.cases.cancel(row.id, decision.cancel)
-        uow.cases.schedule(row.id, decision.schedule, version)
-        uow.cases.outbox([{"case_id": row.id, "kind": n.kind, "created_at": now, "next_attempt_at": now,
-                           "status": "pending", "attempts": 0, "last_error": None,
-                           "payload": {"case": n.case, "roles": list(n.roles), "unit": n.unit,
-                                       "message": n.message, "data": dict(n.data)}}
-                          for n in decision.notifications])
-    for k, v in values.items():
-        setattr(row, k, v)
-    row.version = version
-    return version, event_rows
+    return out
 
 
-def change_of(row: CaseRecord, events: list[dict[str, Any]], source: str) -> Change:
-    return Change(row.number or "", row.workflow, row.state, row.version, event_dicts(events), row.holder_unit,
-                  row.escalation_unit, row.community_code, row.street_code, row.district_code, row.reporter_id,
+def change_of(case: StoredCase, events: list[ChainedEvent], source: str) -> Change:
+    snap = case.snapshot
+    return Change(snap.number, snap.workflow, snap.state, case.version, event_dicts(events), snap.holder_unit,
+                  case.escalation_unit, case.community_code, case.street_code, case.district_code, snap.reporter,
                   source)
 
 
 def db_errors(fn):
+    """A statement that failed because the database is away or locked is phrased for the caller (503)."""
+    @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except OperationalError as exc:
-            raise DatabaseUnavailable(f"database unavailable or locked, nothing was changed: {exc.orig}",
-                                      retry_after=1) from exc
+        except StoreUnavailable as exc:
+            if exc.cause is None:  # already phrased (no connection, busy writers)
+                raise
+            raise StoreUnavailable(f"database unavailable or locked, nothing was changed: {exc.cause}",
+                                   retry_after=1) from exc
 
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
     return wrapper
-
-

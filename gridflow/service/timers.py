@@ -5,15 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from ..adapters.codec import snapshot_of
-from ..adapters.db import DatabaseUnavailable
 from ..engine.case import TimerSpec
-from ..engine.errors import GridflowError, VersionConflict
+from ..engine.errors import GridflowError, StoreUnavailable, VersionConflict
 from .context import Change, Services
+from .ports import ChainedEvent
 from .recording import apply_decision, change_of, db_errors
 from .unit_of_work import UnitOfWork
 
@@ -36,7 +32,7 @@ def fire_timer(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcom
     for attempt in range(attempts):
         try:
             return _fire_once(svc, timer_id)
-        except (VersionConflict, IntegrityError):
+        except VersionConflict:  # a lost compare-and-set, or a key a concurrent firing wrote first
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
@@ -54,13 +50,13 @@ def fire_timers(svc: Services, timer_ids: list[int]) -> list[FireOutcome]:
     ids = sorted({int(t) for t in timer_ids})
     try:
         return _fire_batch(svc, ids)
-    except (VersionConflict, IntegrityError):
+    except VersionConflict:
         pass
     outcomes = []
     for timer_id in ids:
         try:
             outcomes.append(fire_timer(svc, timer_id))
-        except DatabaseUnavailable:
+        except StoreUnavailable:
             raise
         except GridflowError as exc:
             log.error("timer %s failed: %s", timer_id, exc.message, extra={"timer_id": timer_id})
@@ -88,18 +84,18 @@ def _fire_in(svc: Services, uow: UnitOfWork, timer_id: int) -> tuple[FireOutcome
     taken = uow.cases.take_timer(timer_id)
     if taken is None:
         return FireOutcome(timer_id, "missing"), None
-    key, due_at, row = taken
-    engine = svc.catalog.engine(row.workflow, row.workflow_version)
-    snap = snapshot_of(row, engine.definition.escalation.top)
+    key, due_at, case = taken
+    snap = case.snapshot
+    engine = svc.catalog.engine(snap.workflow, snap.version)
     now = svc.clock.now()
     decision = engine.fire(snap, TimerSpec.parse_key(key, due_at), now)
-    events: list[dict[str, Any]] = []
+    events: list[ChainedEvent] = []
     if decision.changed:
         svc.units.refresh(uow.connection)
-        _, events = apply_decision(svc, uow, row, decision, expected_version=row.version)
-    outcome = FireOutcome(timer_id, "fired" if events else "stale", row.number, tuple(e["type"] for e in events),
+        case, events = apply_decision(svc, uow, case, decision)
+    outcome = FireOutcome(timer_id, "fired" if events else "stale", case.number, tuple(e.type for e in events),
                           max(0.0, (now - due_at).total_seconds()))
-    return outcome, (change_of(row, events, "timer") if events else None)
+    return outcome, (change_of(case, events, "timer") if events else None)
 
 
 def _fire_once(svc: Services, timer_id: int) -> FireOutcome:

@@ -1,83 +1,11 @@
-"""A unit of work: one transaction, rolled back unless ``commit()`` is called.
+"""The unit of work the use cases are written against.
 
-The transaction lives on a Core connection that the hot path (every action
-and timer firing) uses directly; an ORM session bound to the same connection
-and transaction is created only for code that asks for ``uow.session``.
+This is the port (``ports.UnitOfWork``): the SQL one is ``adapters.unit_of_work.SqlUnitOfWork``,
+an in-memory one for unit tests is in ``tests/unit/fakes.py``.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
+from .ports import UnitOfWork
 
-from ..adapters.db import Database, DatabaseUnavailable
-from ..adapters.repository import CaseRepository
-
-
-class UnitOfWork:
-    def __init__(self, db: Database, *, write: bool = True) -> None:
-        self.db = db
-        self.write = write
-        self.committed = False
-        self._session: Session | None = None
-
-    def __enter__(self) -> "UnitOfWork":
-        engine = self.db.write_engine if self.write else self.db.read_engine
-        dbapi_error = engine.dialect.loaded_dbapi.OperationalError
-        self._lock = self.db.write_lock if self.write else None
-        if self._lock is not None and not self._lock.acquire(timeout=self.db.busy_timeout):
-            raise DatabaseUnavailable("database is busy with other writers; nothing was changed", retry_after=1)
-        try:
-            self.connection: sa.Connection = engine.connect()
-        except OperationalError as exc:
-            self._release()
-            raise DatabaseUnavailable(f"database unreachable: {exc.orig}", retry_after=1) from exc
-        try:
-            self._tx = self.connection.begin()
-        except (OperationalError, dbapi_error) as exc:  # e.g. SQLite's BEGIN IMMEDIATE timing out
-            self.connection.close()
-            self._release()
-            raise DatabaseUnavailable(f"database unreachable or locked, nothing was changed: "
-                                      f"{getattr(exc, 'orig', exc)}", retry_after=1) from exc
-        self.cases = CaseRepository(self)
-        return self
-
-    @property
-    def session(self) -> Session:
-        if self._session is None:
-            self._session = Session(bind=self.connection, expire_on_commit=False,
-                                    join_transaction_mode="rollback_only")
-        return self._session
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            # The raw cursor of the hot path is closed here, in this thread: left to the garbage
-            # collector it could be finalised in another thread using the same pooled connection.
-            self.cases.close()
-            if self._session is not None:
-                # close() releases without expiring loaded rows, so read-side callers keep what they fetched.
-                self._session.close()
-            if not self.committed and self._tx.is_active:
-                self._tx.rollback()
-        finally:
-            try:
-                self.connection.close()
-            finally:
-                self._release()
-
-    def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def commit(self) -> None:
-        if self._session is not None:
-            self._session.flush()
-        self._tx.commit()
-        self.committed = True
-
-    def rollback(self) -> None:
-        if self._session is not None:
-            self._session.expunge_all()
-        self._tx.rollback()
+__all__ = ["UnitOfWork"]

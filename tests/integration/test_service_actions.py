@@ -9,7 +9,7 @@ import pytest
 from gridflow.engine.errors import (
     ActionNotAllowed, CaseNotFound, GuardFailed, PayloadInvalid, RoleNotAllowed, VersionConflict,
 )
-from gridflow.adapters.repository import CaseRepository
+from gridflow.adapters.repository import SqlCaseRepository as CaseRepository
 from gridflow.service.cases import IdempotencyConflict
 from tests.integration.helpers import (
     DISPATCHER, GRID_WORKER, HOUSING, act, dispatched_case, report, snapshot,
