@@ -79,7 +79,8 @@ def snapshot_from(col: Mapping[str, Any], escalation_top: int) -> CaseSnapshot:
     if sla and sla.get("format") != _FORMAT:
         raise ValueError(f"case {col['number']}: unknown SLA document format {sla.get('format')!r}")
     return CaseSnapshot(
-        number=col["number"] or "", workflow=col["workflow"], version=col["workflow_version"], state=col["state"],
+        number=col["number"] or "", workflow=col["workflow"], version=col["workflow_version"],
+        state=col["state"],
         opened_at=col["opened_at"], updated_at=col["updated_at"], escalation_level=col["escalation_level"],
         escalation_top=escalation_top, supervised=col["supervised"], holder_unit=col["holder_unit"],
         origin_unit=col["origin_unit"], reporter=col["reporter_id"],

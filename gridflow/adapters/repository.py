@@ -103,6 +103,10 @@ def _reader(type_, dialect):
 
 _CASE_DEFAULTS = {c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
                   for c in CASES.columns if c.name != "id"}
+#: NewCase fields stored under their own name
+_FILED_AS_IS = ("workflow", "state", "origin_unit", "community_code", "street_code", "district_code",
+                "category", "title", "description", "channel", "lat", "lon", "address", "reporter_id", "reporter_name",
+                "reporter_phone", "resident_token_hash", "opened_at")
 _RACE = "a concurrent change wrote the same key first; reload the case and try again"
 
 
@@ -120,8 +124,8 @@ def _stored(col: Mapping[str, Any], snapshot: CaseSnapshot) -> StoredCase:
 
 
 def _outbox_row(case_id: int, n: Notification, now: datetime | None) -> dict[str, Any]:
-    return {"case_id": case_id, "kind": n.kind, "created_at": now, "next_attempt_at": now, "status": "pending",
-            "attempts": 0, "last_error": None,
+    return {"case_id": case_id, "kind": n.kind, "created_at": now, "next_attempt_at": now,
+            "status": "pending", "attempts": 0, "last_error": None,
             "payload": {"case": n.case, "roles": list(n.roles), "unit": n.unit, "message": n.message,
                         "data": dict(n.data)}}
 
@@ -235,7 +239,8 @@ class SqlCaseRepository(CaseRepository):
             raw = self._cursor.fetchone()
             if raw is None:
                 return None
-            return TakenTimer(raw[0], due_proc(raw[1]) if due_proc else raw[1], self._decoded(self._columns(raw[2:])))
+            due_at = due_proc(raw[1]) if due_proc else raw[1]
+            return TakenTimer(raw[0], due_at, self._decoded(self._columns(raw[2:])))
         self._run(_prepared("take_timer", lambda: sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
                             .returning(TIMERS.c.key, TIMERS.c.due_at, TIMERS.c.case_id), dialect),
                   [{"timer_id": timer_id}])
@@ -247,15 +252,9 @@ class SqlCaseRepository(CaseRepository):
     def add(self, new: NewCase, number_for: Callable[[int], str]) -> StoredCase:
         """Insert the row (counters, flags and the chain head take the table's defaults), then number it."""
         full = dict(_CASE_DEFAULTS)
-        full.update({
-            "workflow": new.workflow, "workflow_version": new.version, "state": new.state,
-            "origin_unit": new.origin_unit, "community_code": new.community_code, "street_code": new.street_code,
-            "district_code": new.district_code, "category": new.category, "title": new.title,
-            "description": new.description, "channel": new.channel, "lat": new.lat, "lon": new.lon,
-            "address": new.address, "reporter_id": new.reporter_id, "reporter_name": new.reporter_name,
-            "reporter_phone": new.reporter_phone, "attachments": [dict(a) for a in new.attachments],
-            "resident_token_hash": new.resident_token_hash, "opened_at": new.opened_at,
-            "updated_at": new.opened_at})
+        full.update({name: getattr(new, name) for name in _FILED_AS_IS})
+        full.update(workflow_version=new.version, attachments=[dict(a) for a in new.attachments],
+                    updated_at=new.opened_at)
         case_id = self.conn.execute(sa.insert(CASES).values(**full).returning(CASES.c.id)).scalar_one()
         number = number_for(case_id)
         self.conn.execute(sa.update(CASES).where(CASES.c.id == case_id).values(number=number))
@@ -270,7 +269,8 @@ class SqlCaseRepository(CaseRepository):
         if update.first_response_at is not None:
             values["first_response_at"] = update.first_response_at
         last = update.events[-1] if update.events else None
-        values.update(event_seq=last.seq if last else case.event_seq, last_hash=last.hash if last else case.last_hash)
+        values.update(event_seq=last.seq if last else case.event_seq,
+                      last_hash=last.hash if last else case.last_hash)
         with self.batch():
             version = self._compare_and_set(case, values)
             self._append_events(case.id, update)
@@ -340,7 +340,8 @@ class SqlCaseRepository(CaseRepository):
     def _append_events(self, case_id: int, update: CaseUpdate) -> None:
         if update.events:
             rows = [{"case_id": case_id, "seq": e.seq, "type": e.type, "actor": e.actor, "role": e.role,
-                     "data": e.data, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash} for e in update.events]
+                     "data": e.data, "at": e.at, "prev_hash": e.prev_hash, "hash": e.hash}
+                    for e in update.events]
             self._run(_prepared("events", lambda: sa.insert(EVENTS).values(
                 {EVENTS.c[c]: sa.bindparam(c) for c in _EVENT_COLUMNS}), self.conn.dialect), rows)
 

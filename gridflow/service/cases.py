@@ -116,7 +116,8 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         case, events = apply_decision(svc, uow, filed, decision)
         uow.commit()
     svc.publish(change_of(case, events, "report"))
-    return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events), resident_token=token)
+    return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events),
+                        resident_token=token)
 
 
 @db_errors
@@ -137,9 +138,9 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
             case = uow.cases.load(cmd.number)
             if cmd.expected_version is not None and cmd.expected_version != case.version:
                 raise VersionConflict(
-                    f"case {case.number} is at version {case.version}, not {cmd.expected_version}: it changed "
-                    "since you read it; reload and try again", number=case.number, expected=cmd.expected_version,
-                    current=case.version)
+                    f"case {case.number} is at version {case.version}, not {cmd.expected_version}: it "
+                    "changed since you read it; reload and try again", number=case.number,
+                    expected=cmd.expected_version, current=case.version)
             svc.units.refresh(uow.connection)
             snap = case.snapshot
             engine = svc.catalog.engine(snap.workflow, snap.version)
@@ -147,7 +148,8 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
             case, events = apply_decision(svc, uow, case, decision)
             result = ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events))
             if idem_key:
-                uow.cases.remember(idem_key, case, cmd.action, request_hash, result.as_dict(), svc.clock.now())
+                uow.cases.remember(idem_key, case, cmd.action, request_hash, result.as_dict(),
+                                   svc.clock.now())
             uow.commit()
     except ConcurrentWrite:
         if idem_key:  # the same key won a race in another transaction: answer as it did
@@ -204,7 +206,8 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
                          {"from": f"{name}@{snap.version}", "to": target.key, "from_state": snap.state,
                           "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
             # The new version is written with the rest of the decision (it is a column of the snapshot).
-            case, events = apply_decision(svc, uow, case, engine.enter_state(moved, actor, now), extra_events=[note])
+            case, events = apply_decision(svc, uow, case, engine.enter_state(moved, actor, now),
+                                          extra_events=[note])
             changes.append(change_of(case, events, "migration"))
         uow.commit()
     for ch in changes:

@@ -70,9 +70,9 @@ def _chain(case: StoredCase, events: list[Event]) -> list[ChainedEvent]:
 
 def change_of(case: StoredCase, events: list[ChainedEvent], source: str) -> Change:
     snap = case.snapshot
-    return Change(snap.number, snap.workflow, snap.state, case.version, event_dicts(events), snap.holder_unit,
-                  case.escalation_unit, case.community_code, case.street_code, case.district_code, snap.reporter,
-                  source)
+    return Change(snap.number, snap.workflow, snap.state, case.version, event_dicts(events),
+                  snap.holder_unit, case.escalation_unit, case.community_code, case.street_code,
+                  case.district_code, snap.reporter, source)
 
 
 def db_errors(fn):

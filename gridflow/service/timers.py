@@ -93,8 +93,8 @@ def _fire_in(svc: Services, uow: UnitOfWork, timer_id: int) -> tuple[FireOutcome
     if decision.changed:
         svc.units.refresh(uow.connection)
         case, events = apply_decision(svc, uow, case, decision)
-    outcome = FireOutcome(timer_id, "fired" if events else "stale", case.number, tuple(e.type for e in events),
-                          max(0.0, (now - due_at).total_seconds()))
+    outcome = FireOutcome(timer_id, "fired" if events else "stale", case.number,
+                          tuple(e.type for e in events), max(0.0, (now - due_at).total_seconds()))
     return outcome, (change_of(case, events, "timer") if events else None)
 
 

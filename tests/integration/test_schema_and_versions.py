@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from gridflow.adapters.db import Database, DatabaseUnavailable, SchemaMismatch
+from gridflow.adapters.db import Database, SchemaMismatch
+from gridflow.engine.errors import StoreUnavailable as DatabaseUnavailable
 from gridflow.bootstrap import bootstrap
 from gridflow.engine.errors import DefinitionError
 from gridflow.service.catalog import SHIPPED_DIR

@@ -210,7 +210,7 @@ def test_report_located_by_coordinates_lands_in_the_right_grid(app):
 def test_locked_sqlite_database_gets_a_clear_error_and_nothing_changes(make_app, sqlite_url):
     import sqlite3
 
-    from gridflow.adapters.db import DatabaseUnavailable
+    from gridflow.engine.errors import StoreUnavailable as DatabaseUnavailable
 
     app = make_app(sqlite_url, sqlite_busy_timeout=0.2)
     r = report(app.services)
@@ -226,3 +226,43 @@ def test_locked_sqlite_database_gets_a_clear_error_and_nothing_changes(make_app,
         blocker.close()
     assert snapshot(app.services, r.number)[0].state == "reported"
     assert act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"}).state == "dispatched"
+
+
+def test_a_value_postgresql_refuses_is_data_refused_and_nothing_is_filed(app):
+    from gridflow.engine.errors import DataRefused, StoreError
+
+    if app.services.db.dialect == "sqlite":  # SQLite keeps what it is given: no column lengths
+        assert report(app.services, title="长" * 201).number
+        return
+    with pytest.raises(DataRefused) as exc:
+        report(app.services, title="长" * 201)  # the title column holds 200 characters
+    assert isinstance(exc.value, StoreError)
+    assert exc.value.status == 422 and exc.value.code == "request_invalid"
+    assert exc.value.cause and "details" not in exc.value.details
+    assert report(app.services).number  # the transaction was rolled back cleanly
+
+
+def test_a_reused_api_key_is_already_exists_not_a_database_error(app):
+    from gridflow.service.admin import AlreadyExists, issue_api_key
+
+    issue_api_key(app.services, "gw-1", token="gf_same")
+    with pytest.raises(AlreadyExists):
+        issue_api_key(app.services, "gw-1", token="gf_same")
+
+
+def test_a_statement_failing_on_a_dead_connection_is_store_unavailable(app, monkeypatch):
+    from gridflow.adapters import repository
+    from gridflow.engine.errors import StoreUnavailable
+
+    r = report(app.services)
+    dbapi = app.services.db.write_engine.dialect.loaded_dbapi
+
+    def unplugged(*_a, **_k):
+        raise dbapi.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(repository._Prepared, "params", unplugged)
+    with pytest.raises(StoreUnavailable) as exc:
+        act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"})
+    assert exc.value.details == {"retry_after": 1} and "server closed the connection" in exc.value.message
+    monkeypatch.undo()
+    assert snapshot(app.services, r.number)[0].state == "reported"
