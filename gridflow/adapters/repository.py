@@ -105,8 +105,8 @@ _CASE_DEFAULTS = {c.name: (c.default.arg if c.default is not None and not callab
                   for c in CASES.columns if c.name != "id"}
 #: NewCase fields stored under their own name
 _FILED_AS_IS = ("workflow", "state", "origin_unit", "community_code", "street_code", "district_code",
-                "category", "title", "description", "channel", "lat", "lon", "address", "reporter_id", "reporter_name",
-                "reporter_phone", "resident_token_hash", "opened_at")
+                "category", "title", "description", "channel", "lat", "lon", "address", "reporter_id",
+                "reporter_name", "reporter_phone", "resident_token_hash", "opened_at")
 _RACE = "a concurrent change wrote the same key first; reload the case and try again"
 
 
@@ -313,9 +313,6 @@ class SqlCaseRepository(CaseRepository):
     def get(self, number: str) -> CaseRow:
         """The stored row of a case (detached), for readers that show columns rather than decide."""
         return CaseRow(**self._fetch_by_number(number))
-
-    def get_by_id(self, case_id: int) -> CaseRow:
-        return CaseRow(**self._fetch_by_id(case_id))
 
     def _fetch_by_number(self, number: str) -> dict[str, Any]:
         self._run(_prepared("get", lambda: _GET_BY_NUMBER, self.conn.dialect), [{"number": number}])
