@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -59,14 +60,21 @@ def _translate_errors(eng: Engine) -> None:
     @event.listens_for(eng, "handle_error")
     def _on_error(ctx) -> None:
         conn, exc = ctx.connection, ctx.sqlalchemy_exception
-        if conn is None or exc is None or not conn.get_execution_options().get(_OURS):
+        if conn is None or exc is None or conn not in _OURS:
             return
         translated = store_error(exc)
         if translated is not None:
             raise translated from exc
 
 
-_OURS = "gridflow_errors"
+#: The connections gridflow opened (``Database.begin`` and ``connect``), while they are open.
+_OURS: weakref.WeakSet[sa.Connection] = weakref.WeakSet()
+
+
+def _ours(engine: Engine) -> sa.Connection:
+    conn = engine.connect()
+    _OURS.add(conn)
+    return conn
 
 
 def _cause(exc: BaseException) -> str:
@@ -104,8 +112,10 @@ def _sqlite_engine(url: str, immediate: bool, busy_timeout: float) -> Engine:
 
     @event.listens_for(eng, "begin")
     def _on_begin(conn) -> None:
-        with _listener_errors():
+        try:
             conn.connection.dbapi_connection.execute(begin)
+        except sqlite3.Error as exc:  # BEGIN IMMEDIATE meeting a locked database: SQLAlchemy passes it on raw
+            raise StoreUnavailable(UNAVAILABLE, cause=str(exc), retry_after=1) from exc
 
     _translate_errors(eng)
     return eng
@@ -142,7 +152,7 @@ class Database:
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         try:
-            with self._connect(self.write_engine) as conn:
+            with _ours(self.write_engine) as conn:
                 yield conn
         except (sa_exc.OperationalError, StoreUnavailable) as exc:
             if isinstance(exc, StoreUnavailable) and exc.cause is None:
@@ -152,7 +162,7 @@ class Database:
     def begin(self, write: bool = True) -> tuple[sa.Connection, sa.RootTransaction]:
         """A connection in a new transaction (SQLite writers: ``BEGIN IMMEDIATE``), or StoreUnavailable."""
         try:
-            connection = self._connect(self.write_engine if write else self.read_engine)
+            connection = _ours(self.write_engine if write else self.read_engine)
         except (sa_exc.OperationalError, StoreUnavailable) as exc:
             raise StoreUnavailable(f"database unreachable: {_cause(exc)}", retry_after=1) from exc
         try:
@@ -161,11 +171,6 @@ class Database:
             connection.close()
             raise StoreUnavailable(f"database unreachable or locked, nothing was changed: {_cause(exc)}",
                                    retry_after=1) from exc
-
-    @staticmethod
-    def _connect(engine: Engine) -> sa.Connection:
-        """A connection whose failures are gridflow's errors (see ``_translate_errors``)."""
-        return engine.connect().execution_options(**{_OURS: True})
 
     def ping(self) -> bool:
         try:

@@ -10,7 +10,6 @@ Database failures leave here as gridflow's own errors (``engine.errors``).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
@@ -277,10 +276,10 @@ class SqlCaseRepository(CaseRepository):
             self.cancel(case.id, update.cancel)
             self.schedule(case.id, update.schedule, version)
             self.outbox([_outbox_row(case.id, n, update.queued_at) for n in update.notifications])
-        return replace(case, snapshot=snap, version=version, event_seq=values["event_seq"],
-                       last_hash=values["last_hash"],
-                       escalation_unit=values.get("escalation_unit", case.escalation_unit),
-                       first_response_at=values.get("first_response_at", case.first_response_at))
+        return StoredCase(case.id, snap, version, values["event_seq"], values["last_hash"],
+                          values.get("escalation_unit", case.escalation_unit), case.community_code,
+                          case.street_code, case.district_code,
+                          values.get("first_response_at", case.first_response_at))
 
     def open_case_ids(self, workflow: str, *, other_than_version: int) -> list[int]:
         """Open cases of a workflow on any version but one (the cases a migration moves)."""
