@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from ..engine.case import Actor
 from ..engine.clock import ManualClock
 from ..engine.errors import GridflowError
+from ..service.auth import Caller
 from ..service.cases import ReportCase, TakeAction, report_case, take_action
 from ..service.context import Change, Services
-from ..service.privacy import Caller
 from ..service.queries import Counts, SlaReport, event_counts, sla_stats
 from .seed import COMMUNITIES, grid_center
 

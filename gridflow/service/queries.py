@@ -1,7 +1,7 @@
 """The read side: case views, filtered lists, worklists, history and the SLA figures (三率).
 
 Every function takes the caller and reads only what its scope allows (see
-:mod:`.privacy`); contact details are masked here, once, for every entry point.
+:mod:`.scopes`); contact details are masked here, once, for every entry point.
 Nothing here writes.
 """
 
@@ -20,9 +20,11 @@ from sqlmodel import select
 from ..adapters.codec import snapshot_of
 from ..adapters.orm import ApiKey, CaseRow, EventRow, TimerRow, User
 from ..engine.errors import CaseNotFound, GridflowError
+from .auth import Caller, require_staff
 from .context import Services
 from .history import ChainReport, verify
-from .privacy import Caller, contact_for, events_for, mask_value, require_staff, scope_of, sees_contact
+from .masking import contact_for, events_for, mask_value, sees_contact
+from .scopes import scope_of
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 MAX_PAGE = 200

@@ -11,8 +11,10 @@ from typing import Annotated, Any, Iterator
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from ...service import privacy, queries
-from ...service.cases import ReportCase, report_case
+from ...service import queries
+from ...service.auth import reporter_of
+from ...service.cases import ReportCase, act_as, report_case
+from ...service.masking import events_for
 from . import API_PREFIX
 from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep
 from ..errors import responses
@@ -48,7 +50,7 @@ def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate,
     """Report a case. Without credentials it is an anonymous resident's report; a resident gets a token
     (shown once) to follow the case and rate it."""
     cmd = ReportCase(
-        workflow=body.workflow, reporter=privacy.reporter_of(caller), category=body.category, title=body.title,
+        workflow=body.workflow, reporter=reporter_of(caller), category=body.category, title=body.title,
         description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
         address=body.location.address, reporter_name=body.reporter.name, reporter_phone=body.reporter.phone,
         attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel)
@@ -134,12 +136,12 @@ def take_action(
                                                               "result")] = None,
 ) -> Response:
     """Take an action. 409 ``action_not_allowed`` lists the allowed actions; 403 when the role may not."""
-    result = privacy.act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
-                            idempotency_key=idempotency_key, seen_cases=seen)
+    result = act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
+                    idempotency_key=idempotency_key, seen_cases=seen)
     # The hot path: built as JSON directly (the shape is ActionResultPublic, documented above) rather than
     # validated again on the way out.
     body = {"number": result.number, "state": result.state, "version": result.version,
-            "events": privacy.events_for(caller, result.events), "replayed": result.replayed}
+            "events": events_for(caller, result.events), "replayed": result.replayed}
     return Response(json.dumps(body, ensure_ascii=False, default=str), media_type="application/json",
                     headers={"ETag": etag(result.version)})
 
