@@ -25,7 +25,7 @@ from ..engine.errors import GridflowError
 from ..service.auth import Caller
 from ..service.cases import ReportCase, TakeAction, report_case, take_action
 from ..service.context import Change, Services
-from ..service.queries import Counts, SlaReport, event_counts, sla_stats
+from ..service.stats import Counts, SlaReport, event_counts, sla_stats
 from .seed import COMMUNITIES, grid_center
 
 LOCAL = ZoneInfo("Asia/Shanghai")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from ..adapters.orm import CaseRow
+from ..engine.errors import CaseNotFound
 from .auth import Caller
 from .context import Services
 
@@ -85,6 +86,16 @@ def scope_of(svc: Services, caller: Caller) -> Scope:
         with svc.uow(write=False) as uow:
             svc.units.refresh(uow.session, force=True)
     return Scope(terms=_area(svc, caller.unit) + own)
+
+
+def visible_row(svc: Services, uow, caller: Caller, number: str) -> CaseRow:
+    """The case row, if the caller may see it; otherwise the case does not exist for them (404)."""
+    svc.units.refresh(uow.session)
+    row = uow.session.exec(select(CaseRow)
+                           .where(CaseRow.number == number, scope_of(svc, caller).sql())).first()
+    if row is None:
+        raise CaseNotFound(f"no case {number!r}", number=number)
+    return row
 
 
 # --- cases as last seen -------------------------------------------------------------------------
