@@ -14,7 +14,7 @@ from .engine.calendar import default_registry, load_overrides
 from .engine.clock import Clock, ScaledClock, SystemClock
 from .service.catalog import WorkflowCatalog
 from .service.context import Services
-from .service.seed import seed_demo
+from .demo.seed import seed_demo
 from .settings import Settings
 
 log = logging.getLogger(__name__)

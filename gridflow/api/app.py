@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from .. import __version__
 from ..bootstrap import App, bootstrap
-from ..service.privacy import SeenCases
+from ..service.scopes import SeenCases
 from ..settings import Settings
 from . import errors
 from .deps import CallerCache

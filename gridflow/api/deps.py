@@ -11,8 +11,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from ..bootstrap import App
+from ..service.auth import Caller, authenticate, require_admin
 from ..service.context import Services
-from ..service.privacy import Caller, SeenCases, authenticate, require_admin
+from ..service.scopes import SeenCases
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="An API key issued by an admin (demo: `demo-community`, …)")

@@ -15,8 +15,10 @@ from typing import Any, AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
+from ..service.auth import Caller
 from ..service.context import Change, Services
-from ..service.privacy import Caller, change_facts, events_for, needs_lookup, scope_of, sees_change
+from ..service.masking import events_for
+from ..service.scopes import change_facts, needs_lookup, scope_of, sees_change
 
 
 class Subscription:

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from ..bootstrap import App
 from ..service.context import Change
-from ..service.queries import timer_backlog
+from ..service.health import timer_backlog
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
+from gridflow.service.auth import authenticate
 from gridflow.service.context import Change
-from gridflow.service.privacy import authenticate, scope_of, sees_change
+from gridflow.service.scopes import scope_of, sees_change
 from tests.api.helpers import GRID, OTHER_STREET_GRID, auth
 
 A, B = "A", "B"

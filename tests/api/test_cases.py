@@ -29,7 +29,7 @@ def test_reported_case_is_readable_with_state_version_etag_and_deadline_explanat
 
 
 def test_report_locates_the_grid_from_coordinates(api):
-    from gridflow.service.seed import grid_center
+    from gridflow.demo.seed import grid_center
 
     lat, lon = grid_center(OTHER_STREET_GRID)
     created = api.report(token=None, unit=None, location={"lat": lat, "lon": lon})

@@ -117,7 +117,7 @@ def test_database_outage_is_503_problem_with_retry_after(api, monkeypatch):
     def down(*args, **kwargs):
         raise DatabaseUnavailable("database unavailable or locked, nothing was changed", retry_after=2)
 
-    monkeypatch.setattr("gridflow.service.queries.list_cases", down)
+    monkeypatch.setattr("gridflow.service.lists.list_cases", down)
     r = api.get("demo-admin", "/cases")
     assert r.status_code == 503 and r.headers["retry-after"] == "2"
     assert r.headers["content-type"] == "application/problem+json"
@@ -147,7 +147,7 @@ def test_unexpected_errors_are_500_problems_without_internals(api, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("gridflow.service.queries.worklist", broken)
+    monkeypatch.setattr("gridflow.service.lists.worklist", broken)
     client = TestClient(api.client.app, raise_server_exceptions=False)
     r = client.get("/api/v1/worklist", headers=auth("demo-admin"))
     assert r.status_code == 500 and r.json()["code"] == "internal_error"

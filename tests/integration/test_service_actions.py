@@ -198,7 +198,7 @@ def test_report_with_unknown_unit_is_refused_before_anything_is_written(app):
 
 def test_report_located_by_coordinates_lands_in_the_right_grid(app):
     from gridflow.engine.case import Actor
-    from gridflow.service.seed import grid_center
+    from gridflow.demo.seed import grid_center
     lat, lon = grid_center("37060200200102")
     r = report(app.services, reporter=Actor("op-1", "hotline_operator", "370602"), lat=lat, lon=lon,
                reporter_name="张三", reporter_phone="13800000000")

@@ -6,10 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from gridflow.service.privacy import (
-    CONTACT_ROLES, Caller, Scope, contact_for, events_for, mask_address, mask_name, mask_phone, mask_point,
-    mask_text, mask_value, sees_contact,
+from gridflow.service.auth import Caller
+from gridflow.service.masking import (
+    CONTACT_ROLES, contact_for, events_for, mask_address, mask_name, mask_phone, mask_point, mask_text,
+    mask_value, sees_contact,
 )
+from gridflow.service.scopes import Scope
 
 
 @pytest.mark.parametrize("name, masked", [("李明", "李*"), ("欧阳娜娜", "欧***"), ("Li", "L*"), ("", ""), (None, None)])

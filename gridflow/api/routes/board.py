@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ...service import queries
+from ...service import lists, stats
 from . import API_PREFIX
 from ..deps import CallerDep, ServicesDep
 from ..errors import responses
@@ -20,13 +20,13 @@ router = APIRouter(prefix=API_PREFIX, tags=["dispatch board"])
 
 @router.get("/worklist", response_model=CasesPublic, responses=responses(401, 422))
 def worklist(svc: ServicesDep, caller: CallerDep,
-             limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50) -> CasesPublic:
+             limit: Annotated[int, Query(ge=1, le=lists.MAX_PAGE)] = 50) -> CasesPublic:
     """Open cases waiting on the caller's unit and role, most urgent deadline first, each with its light
     (green / yellow / red) and the working time left."""
-    return CasesPublic(data=queries.worklist(svc, caller, limit))
+    return CasesPublic(data=lists.worklist(svc, caller, limit))
 
 
-def _stats(u: queries.UnitStats) -> UnitStatsPublic:
+def _stats(u: stats.UnitStats) -> UnitStatsPublic:
     return UnitStatsPublic.model_validate(u, from_attributes=True)
 
 
@@ -38,7 +38,7 @@ def sla_stats(svc: ServicesDep, caller: CallerDep,
               ) -> SlaStatsPublic:
     """Per responsible unit: received, on time, overdue, escalated, and the three rates (三率) —
     response, resolution and satisfaction."""
-    report = queries.sla_stats(svc, caller, unit, date_from, date_to)
+    report = stats.sla_stats(svc, caller, unit, date_from, date_to)
     return SlaStatsPublic(date_from=report.date_from, date_to=report.date_to,
                           units=[_stats(u) for u in report.units], total=_stats(report.total))
 

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ... import __version__
-from ...service.queries import timer_backlog
+from ...service.health import timer_backlog
 from ..deps import AppDep
 from ..schemas import HealthPublic
 
