@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from . import __version__
+from .. import __version__
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 console = Console(highlight=False)
@@ -53,7 +53,7 @@ def friendly(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from pydantic import ValidationError
 
-        from .engine.errors import DefinitionError, GridflowError
+        from ..engine.errors import DefinitionError, GridflowError
 
         try:
             return fn(*args, **kwargs)
@@ -78,7 +78,7 @@ def _problems(problems) -> None:
 
 
 def _settings(**overrides: Any):
-    from .settings import Settings
+    from ..settings import Settings
 
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -89,7 +89,7 @@ def _db_url(db: Optional[Path]) -> Optional[str]:
 
 def _wired(db: Optional[Path] = None, **overrides: Any):
     """An app on an existing database, without the demo seed or a timer runner (maintenance commands)."""
-    from .bootstrap import bootstrap
+    from ..bootstrap import bootstrap
 
     return bootstrap(_settings(database_url=_db_url(db), **overrides), create_schema=False, runner="none",
                      seed=False)
@@ -148,9 +148,9 @@ def serve(
         uvicorn.run("gridflow.api.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=workers, log_level=log_level)
         return
-    from .api.app import create_app
-    from .bootstrap import bootstrap
-    from .logging import configure_logging, wants_json
+    from ..api.app import create_app
+    from ..bootstrap import bootstrap
+    from ..logging import configure_logging, wants_json
 
     configure_logging(settings, role="api")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin chatter says nothing to an operator
@@ -162,8 +162,8 @@ def serve(
 
 
 def _banner(gf) -> None:
-    from .service.admin import user_for_token
-    from .service.seed import USERS
+    from ..service.admin import user_for_token
+    from ..service.seed import USERS
 
     s = gf.settings
     base = f"http://{s.host}:{s.port}"
@@ -201,9 +201,9 @@ def demo(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .bootstrap import bootstrap
-    from .engine.clock import ManualClock
-    from .service.demo import DemoConfig, run_demo
+    from ..bootstrap import bootstrap
+    from ..engine.clock import ManualClock
+    from ..service.demo import DemoConfig, run_demo
 
     config = DemoConfig(days=days, cases_per_day=cases_per_day, seed=seed)
     with tempfile.TemporaryDirectory(prefix="gridflow-demo-") as tmp:
@@ -236,8 +236,8 @@ def demo(
 
 
 def _demo_report(gf, result) -> None:
-    from .service.privacy import Caller
-    from .service.queries import history
+    from ..service.privacy import Caller
+    from ..service.queries import history
 
     console.print(f"\n[b]{result.config.days} days[/], {result.cases} cases reported, {result.actions} actions, "
                   f"{result.timers_fired} deadline timers fired, {result.escalations} escalations "
@@ -288,7 +288,7 @@ def _stats_table(report, title: str) -> None:
 # --- workflows ----------------------------------------------------------------------------------
 
 def _calendars():
-    from .engine.calendar import default_registry, load_overrides
+    from ..engine.calendar import default_registry, load_overrides
 
     path = _settings().calendar_overrides
     return default_registry(load_overrides(path) if path else None)
@@ -296,7 +296,7 @@ def _calendars():
 
 def _catalog():
     """The shipped workflows plus GRIDFLOW_WORKFLOWS_DIR, without a database."""
-    from .service.catalog import WorkflowCatalog
+    from ..service.catalog import WorkflowCatalog
 
     catalog = WorkflowCatalog(_calendars())
     catalog.load_shipped()
@@ -309,9 +309,9 @@ def _catalog():
 @workflows_app.command("validate")
 def workflows_validate(files: Annotated[list[Path], typer.Argument(help="YAML definitions")]) -> None:
     """Check definitions; every problem is printed as FILE:LINE: [element] message."""
-    from .engine.errors import DefinitionError
-    from .engine.guards import default_guards
-    from .engine.loader import load_file
+    from ..engine.errors import DefinitionError
+    from ..engine.guards import default_guards
+    from ..engine.loader import load_file
 
     calendars = _calendars().names()
     bad = 0
@@ -352,7 +352,7 @@ def workflows_draw(
     version: Annotated[Optional[int], typer.Option(help="Default: the newest")] = None,
 ) -> None:
     """Print a workflow as a Mermaid state diagram (paste it into any Mermaid viewer)."""
-    from .service.queries import diagram
+    from ..service.queries import diagram
 
     if lang not in ("zh", "en"):
         raise _fail(f"--lang must be zh or en, not {lang!r}", 2)
@@ -375,8 +375,8 @@ def workflows_migrate(
     db: DbOption = None,
 ) -> None:
     """Move the open cases of a workflow to another version, mapping states; recorded in each case's history."""
-    from .engine.case import Actor
-    from .service.cases import migrate_cases
+    from ..engine.case import Actor
+    from ..service.cases import migrate_cases
 
     state_map: dict[str, str] = {}
     for item in mapping or []:
@@ -396,7 +396,7 @@ def workflows_migrate(
 
 @contextmanager
 def _database(db: Optional[Path]):
-    from .adapters.db import Database
+    from ..adapters.db import Database
 
     database = Database(_settings(database_url=_db_url(db)).database_url)
     try:
@@ -430,7 +430,7 @@ def db_status(db: DbOption = None) -> None:
 @friendly
 def audit_verify(db: DbOption = None) -> None:
     """Recompute every case's hash chain; name the first broken link of each broken case (exit 1)."""
-    from .service.audit import verify_all
+    from ..service.audit import verify_all
 
     gf = _wired(db)
     checked = events = 0
@@ -457,8 +457,8 @@ def audit_verify(db: DbOption = None) -> None:
 def cases_show(number: Annotated[str, typer.Argument(help="Case number, e.g. GF-2026-000001")],
                db: DbOption = None) -> None:
     """A case, its deadlines explained, and its timeline."""
-    from .service.privacy import Caller
-    from .service.queries import get_case, history
+    from ..service.privacy import Caller
+    from ..service.queries import get_case, history
 
     gf = _wired(db)
     try:
