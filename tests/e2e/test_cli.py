@@ -144,16 +144,16 @@ def test_migrate_moves_open_cases_to_a_new_version(cli, make_app, sqlite_url, tm
 
 def test_production_commands_call_the_celery_side_or_explain_its_absence(cli, monkeypatch):
     calls = []
-    import gridflow.adapters.celery_app as celery_app
-    import gridflow.adapters.scheduler as scheduler
+    import gridflow.processes.scheduler as scheduler
+    import gridflow.processes.worker as worker
 
     monkeypatch.setattr(scheduler, "run_scheduler", lambda settings: calls.append(("scheduler", settings)))
-    monkeypatch.setattr(celery_app, "run_worker", lambda settings, concurrency, loglevel:
+    monkeypatch.setattr(worker, "run_worker", lambda settings, concurrency, loglevel:
                         calls.append(("worker", concurrency, loglevel)))
     assert cli("scheduler").exit_code == 0
     assert cli("worker", "--concurrency", "4", "--loglevel", "WARNING").exit_code == 0
     assert calls[0][0] == "scheduler" and calls[1] == ("worker", 4, "WARNING")
-    monkeypatch.setitem(sys.modules, "gridflow.adapters.scheduler", None)  # as if production mode were absent
+    monkeypatch.setitem(sys.modules, "gridflow.processes.scheduler", None)  # as if production mode were absent
     r = cli("scheduler")
     assert r.exit_code == 1 and "production mode is not available" in r.stderr
 
