@@ -61,9 +61,8 @@ def _deadline_line(d: dict[str, Any]) -> str:
             f"used {working(d['used_s'])} of {working(d['allowed_s'])} working time{extra}")
 
 
-def _timeline_entry(kind: str, data: dict[str, Any]) -> str:
-    """One event as a short line of its own kind."""
-    d = data
+def _timeline_entry(kind: str, d: dict[str, Any]) -> str:
+    """One event, ``d`` its data, as a short line of its own kind."""
     timer = d.get("timer")
     if kind == "ActionTaken":
         payload = ", ".join(f"{k}={v}" for k, v in (d.get("payload") or {}).items())
