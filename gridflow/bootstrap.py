@@ -77,3 +77,35 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *, c
         from .adapters.timers import InlineTimerRunner
         timer_runner = InlineTimerRunner(svc)
     return App(settings, svc, timer_runner)
+
+
+# --- partial wiring: what a command needs when it does not run gridflow (validate, list, draw, db) ---
+
+
+def _calendars(settings: Settings):
+    """The shipped working-time calendars, with GRIDFLOW_CALENDAR_OVERRIDES applied."""
+    overrides = settings.calendar_overrides
+    return default_registry(load_overrides(overrides) if overrides else None)
+
+
+def build_catalog(settings: Settings) -> WorkflowCatalog:
+    """The shipped workflows plus GRIDFLOW_WORKFLOWS_DIR, validated, without a database."""
+    catalog = WorkflowCatalog(_calendars(settings))
+    catalog.load_shipped()
+    if settings.workflows_dir:
+        catalog.add_directory(settings.workflows_dir)
+    return catalog
+
+
+def load_definition(path, settings: Settings):
+    """One YAML file (a ``str`` or ``Path``) as a ``WorkflowDefinition``, checked against this
+    installation's guards and calendars; raises ``DefinitionError`` with every problem found."""
+    from .engine.guards import default_guards
+    from .engine.loader import load_file
+
+    return load_file(path, guards=default_guards(), calendars=_calendars(settings).names())
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database, its schema unchecked (to create, upgrade or inspect it); dispose of it."""
+    return Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
