@@ -19,8 +19,8 @@ LIGHTS = {"green": "[green]● green[/]", "yellow": "[yellow]● yellow[/]", "re
 def cases_show(number: Annotated[str, typer.Argument(help="Case number, e.g. GF-2026-000001")],
                db: DbOption = None) -> None:
     """A case, its deadlines explained, and its timeline."""
-    from ..service.privacy import Caller
-    from ..service.queries import get_case, history
+    from ..service.auth import Caller
+    from ..service.case_view import get_case, history
 
     gf = wired(db)
     try:

@@ -25,7 +25,7 @@ def demo(
     ratings, reviews and escalations; then the SLA figures per unit."""
     from .. import ManualClock
     from ..bootstrap import bootstrap
-    from ..service.demo import DemoConfig
+    from ..demo.city import DemoConfig
 
     config = DemoConfig(days=days, cases_per_day=cases_per_day, seed=seed)
     with tempfile.TemporaryDirectory(prefix="gridflow-demo-") as tmp:
@@ -52,7 +52,7 @@ def _simulate(gf, clock, config):
     """Run the simulation under a progress bar that shows the simulated time."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..service.demo import run_demo
+    from ..demo.city import run_demo
 
     with Progress(TextColumn("[b]simulating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
@@ -67,8 +67,8 @@ def _simulate(gf, clock, config):
 
 
 def _report(gf, result) -> None:
-    from ..service.privacy import Caller
-    from ..service.queries import history
+    from ..service.auth import Caller
+    from ..service.case_view import history
 
     console.print(f"\n[b]{result.config.days} days[/], {result.cases} cases reported, "
                   f"{result.actions} actions, "

@@ -71,7 +71,7 @@ def _serve_embedded(config, log_level: str) -> None:
 def _banner(gf) -> None:
     from .. import __version__
     from ..service.admin import user_for_token
-    from ..service.seed import USERS
+    from ..demo.seed import USERS
 
     s = gf.settings
     base = f"http://{s.host}:{s.port}"

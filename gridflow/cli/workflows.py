@@ -64,7 +64,7 @@ def workflows_draw(
 ) -> None:
     """Print a workflow as a Mermaid state diagram (paste it into any Mermaid viewer)."""
     from ..bootstrap import build_catalog
-    from ..service.queries import diagram
+    from ..service.diagrams import diagram
 
     if lang not in ("zh", "en"):
         raise fail(f"--lang must be zh or en, not {lang!r}", 2)
