@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -23,7 +22,7 @@ from rich.table import Table
 
 from . import __version__
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+from .engine.calendar import LOCAL_ZONE as LOCAL
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 

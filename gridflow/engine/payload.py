@@ -9,8 +9,6 @@ from .definition import ActionDef, FieldSpec
 from .durations import Duration, DurationError
 from .errors import PayloadInvalid
 
-#: Fields any action accepts without declaring them.
-COMMON_FIELDS = {"comment": "text", "attachments": "list"}
 _MAX_TEXT = 4000
 
 

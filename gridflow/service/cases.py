@@ -20,14 +20,13 @@ from ..adapters.codec import snapshot_of
 from ..adapters.geo import locate_grid
 from ..engine.case import Actor, Event
 from ..engine.errors import GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict
-from ..engine.loader import canonical_json
+from ..engine.canonical import canonical_json
+from ..engine.roles import REPORTER_ROLES
 from .context import Services
 from .recording import apply_decision, change_of, db_errors, event_dicts, hash_token
 from .unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
-REPORTER_ROLES = ("grid_worker", "resident", "hotline_operator", "community_dispatcher", "street_dispatcher",
-                  "disaster_officer", "admin", "system")
 
 
 class IdempotencyConflict(GridflowError):

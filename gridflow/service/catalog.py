@@ -17,11 +17,12 @@ from sqlmodel import Session, select
 
 from ..adapters.orm import WorkflowVersion
 from ..engine.calendar import CalendarRegistry
+from ..engine.canonical import content_hash
 from ..engine.definition import WorkflowDefinition
 from ..engine.engine import Engine
 from ..engine.errors import DefinitionError, NotFound, Problem
 from ..engine.guards import GuardRegistry, default_guards
-from ..engine.loader import content_hash, load_text, parse_yaml
+from ..engine.loader import load_text, parse_yaml
 
 log = logging.getLogger(__name__)
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "workflows"

@@ -28,6 +28,7 @@ from sqlmodel import select
 from ..adapters.orm import CaseRow
 from ..engine.case import Actor
 from ..engine.errors import CaseNotFound, Forbidden, GridflowError, PayloadInvalid, VersionConflict
+from ..engine.roles import CONTACT_ROLES, STAFF_ROLES
 from .admin import hash_key, user_for_token
 from .cases import ActionResult, TakeAction, take_action
 from .context import Services
@@ -57,14 +58,6 @@ class Caller:
     def operator(cls) -> "Caller":
         """The command line on the server: sees everything, with contact details masked."""
         return cls("cli", "admin", None, "gridflow CLI")
-
-
-STAFF_ROLES = frozenset({"grid_worker", "community_dispatcher", "street_dispatcher", "district_dispatcher",
-                         "department_handler", "supervisor", "admin", "hotline_operator", "mediator",
-                         "disaster_officer"})
-#: Roles that contact or visit residents and therefore see names, phones and exact addresses.
-CONTACT_ROLES = frozenset({"resident", "grid_worker", "community_dispatcher", "department_handler",
-                           "hotline_operator", "mediator"})
 
 
 def authenticate(svc: Services, token: str | None) -> Caller:

@@ -12,7 +12,6 @@ import binascii
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterator
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -24,7 +23,7 @@ from .context import Services
 from .history import ChainReport, verify
 from .privacy import Caller, contact_for, events_for, mask_value, require_staff, scope_of, sees_contact
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+from ..engine.calendar import LOCAL_ZONE as LOCAL
 MAX_PAGE = 200
 
 
@@ -274,7 +273,7 @@ def get_case(svc: Services, caller: Caller, number: str) -> CaseDetail:
         attachments=list(row.attachments or []), rating=row.rating, data=data,
         first_response_at=row.first_response_at,
         allowed_actions=[] if row.closed else engine.allowed_actions(snap, caller.role),
-        deadlines=engine.explain(snap, now),
+        deadlines=[e.as_dict() for e in engine.explain(snap, now)],
     )
 
 

@@ -451,7 +451,7 @@ def test_explain_shows_calendar_start_pauses_extensions_and_time_used_and_left(r
     run.act("resume", DEPT)  # Monday 12:00: lunch follows, so the clock stands until 13:30
     run.act("request_extension", DEPT, {"duration": "4wh", "reason": "配件延误"})
     run.act("approve_extension", STREET)
-    [entry] = run.engine.explain(run.case, at(2026, 3, 9, 14, 30))
+    [entry] = [e.as_dict() for e in run.engine.explain(run.case, at(2026, 3, 9, 14, 30))]
     assert entry["deadline"] == "handle.3" and entry["label"] == "处置时限" and entry["label_en"] == "Handling deadline"
     assert entry["calendar"]["name"] == "cn" and entry["calendar"]["periods"] == ["08:30-12:00", "13:30-17:30"]
     assert entry["started_at"] == iso(at(2026, 3, 9, 10, 0))
@@ -548,8 +548,8 @@ def test_explain_and_sla_status_clamp_an_earlier_now_too(run):
     dispatched(run, hours=2)
     run.advance(hours=1)
     run.act("acknowledge", DEPT)  # 12:00
-    later = run.engine.explain(run.case, run.case.updated_at)[0]["used_s"]
-    earlier = run.engine.explain(run.case, run.case.updated_at - timedelta(hours=5))[0]["used_s"]
+    later = run.engine.explain(run.case, run.case.updated_at)[0].used_s
+    earlier = run.engine.explain(run.case, run.case.updated_at - timedelta(hours=5))[0].used_s
     assert earlier == later == 0
     status = run.engine.sla_status(run.case, run.case.updated_at - timedelta(hours=5))
     assert status["left_s"] == 16 * 3600
