@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 from sqlmodel import Session, select
 
@@ -129,17 +128,3 @@ class WorkflowCatalog:
                 log.error(msg)
                 self.corrupted[key] = msg
         session.flush()
-
-    @staticmethod
-    def validate_files(paths: Iterable[str | Path], calendars: CalendarRegistry,
-                       guards: GuardRegistry | None = None) -> dict[str, list[Problem]]:
-        from ..engine.loader import load_file
-
-        out: dict[str, list[Problem]] = {}
-        for p in paths:
-            try:
-                load_file(p, guards=guards or default_guards(), calendars=calendars.names())
-                out[str(p)] = []
-            except DefinitionError as exc:
-                out[str(p)] = exc.problems
-        return out
