@@ -10,12 +10,13 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Optional
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+from .. import LOCAL_ZONE
+
+LOCAL = LOCAL_ZONE
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 

@@ -17,7 +17,6 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
-from zoneinfo import ZoneInfo
 
 from ..engine.case import Actor
 from ..engine.clock import ManualClock
@@ -28,7 +27,7 @@ from ..service.context import Change, Services
 from ..service.stats import Counts, SlaReport, event_counts, sla_stats
 from .seed import COMMUNITIES, grid_center
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+from ..engine.calendar import LOCAL_ZONE as LOCAL
 #: A Monday in an ordinary fortnight (no public holiday), 08:00 in Yantai.
 DEFAULT_START = datetime(2026, 11, 2, 8, 0, tzinfo=LOCAL).astimezone(timezone.utc)
 HOUR = 3600.0

@@ -57,12 +57,15 @@ __all__ = [
     "CalendarError",
     "CalendarOverrides",
     "CalendarRegistry",
+    "LOCAL_ZONE",
     "WorkingCalendar",
     "default_registry",
     "load_overrides",
 ]
 
 UTC = timezone.utc
+#: The zone calendars (and people) read local time in, unless told otherwise.
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _US_PER_S = 1_000_000
@@ -178,7 +181,7 @@ def _check_days(days: int) -> int:
 class AlwaysCalendar(BusinessCalendar):
     """Every second is working time: emergencies (突发事件) do not wait for Monday."""
 
-    def __init__(self, name: str = "24x7", tz: str | ZoneInfo = "Asia/Shanghai") -> None:
+    def __init__(self, name: str = "24x7", tz: str | ZoneInfo = LOCAL_ZONE) -> None:
         self.name = name
         self.tz = _zone(tz)
 
@@ -222,7 +225,7 @@ class WorkingCalendar(BusinessCalendar):
     def __init__(
         self,
         name: str,
-        tz: str | ZoneInfo = "Asia/Shanghai",
+        tz: str | ZoneInfo = LOCAL_ZONE,
         periods: Iterable[tuple[time, time]] = DEFAULT_PERIODS,
         weekend: Iterable[int] = (5, 6),
         holidays: Iterable[date] = frozenset(),
@@ -263,7 +266,7 @@ class WorkingCalendar(BusinessCalendar):
         """
         ov = overrides if overrides is not None else CalendarOverrides()
         cal = cls(
-            name, "Asia/Shanghai", periods, (5, 6), ov.holidays, ov.workdays,
+            name, LOCAL_ZONE, periods, (5, 6), ov.holidays, ov.workdays,
             year_source=_china_year, source=ov.source or None,
         )
         for year in years or ():

@@ -9,12 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from ..adapters.orm import ApiKey, Unit, User
-from ..engine.definition import KNOWN_ROLES
+from ..engine.roles import UNIT_KINDS, USER_ROLES
 from ..engine.errors import GridflowError, NotFound, PayloadInvalid
 from .context import Services
-
-UNIT_KINDS = ("city", "district", "street", "community", "grid", "department")
-USER_ROLES = tuple(sorted(KNOWN_ROLES - {"system"}))
 
 
 class AlreadyExists(GridflowError):

@@ -13,6 +13,7 @@ from sqlmodel import select
 from ..adapters.orm import CaseRow
 from ..engine.case import Actor
 from ..engine.errors import Forbidden, GridflowError
+from ..engine.roles import STAFF_ROLES
 from .admin import hash_key, user_for_token
 from .context import Services
 
@@ -41,11 +42,6 @@ class Caller:
     def operator(cls) -> "Caller":
         """The command line on the server: sees everything, with contact details masked."""
         return cls("cli", "admin", None, "gridflow CLI")
-
-
-STAFF_ROLES = frozenset({"grid_worker", "community_dispatcher", "street_dispatcher", "district_dispatcher",
-                         "department_handler", "supervisor", "admin", "hotline_operator", "mediator",
-                         "disaster_officer"})
 
 
 def authenticate(svc: Services, token: str | None) -> Caller:

@@ -140,7 +140,7 @@ def get_case(svc: Services, caller: Caller, number: str) -> CaseDetail:
         attachments=list(row.attachments or []), rating=row.rating, data=data,
         first_response_at=row.first_response_at,
         allowed_actions=[] if row.closed else engine.allowed_actions(snap, caller.role),
-        deadlines=engine.explain(snap, now),
+        deadlines=[e.as_dict() for e in engine.explain(snap, now)],
     )
 
 

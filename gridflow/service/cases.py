@@ -21,19 +21,18 @@ from ..adapters.codec import snapshot_of
 from ..adapters.geo import locate_grid
 from ..adapters.orm import CaseRow
 from ..engine.case import Actor, Event
+from ..engine.canonical import canonical_json
 from ..engine.errors import (
     CaseNotFound, Forbidden, GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict,
 )
-from ..engine.loader import canonical_json
-from .auth import STAFF_ROLES, Caller
+from ..engine.roles import REPORTER_ROLES, STAFF_ROLES
+from .auth import Caller
 from .context import Services
 from .recording import apply_decision, change_of, db_errors, event_dicts, hash_token
 from .scopes import FACT_COLUMNS, Seen, SeenCases, scope_of
 from .unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
-REPORTER_ROLES = ("grid_worker", "resident", "hotline_operator", "community_dispatcher", "street_dispatcher",
-                  "disaster_officer", "admin", "system")
 
 
 class IdempotencyConflict(GridflowError):

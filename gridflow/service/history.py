@@ -7,10 +7,11 @@ it, and the case row's ``last_hash`` pins the head of the chain.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
+
+from ..engine.canonical import canonical_json
 
 GENESIS = "0" * 64
 
@@ -18,7 +19,7 @@ GENESIS = "0" * 64
 def canonical(seq: int, type_: str, actor: str, role: str, at: datetime, data: Any) -> str:
     body = {"seq": seq, "type": type_, "actor": actor, "role": role,
             "at": at.astimezone(timezone.utc).isoformat(timespec="microseconds"), "data": data or {}}
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return canonical_json(body)
 
 
 def chain_hash(prev_hash: str, seq: int, type_: str, actor: str, role: str, at: datetime, data: Any) -> str:

@@ -7,11 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from ..engine.roles import CONTACT_ROLES
 from .auth import Caller
 
-#: Roles that contact or visit residents and therefore see names, phones and exact addresses.
-CONTACT_ROLES = frozenset({"resident", "grid_worker", "community_dispatcher", "department_handler",
-                           "hotline_operator", "mediator"})
 
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")

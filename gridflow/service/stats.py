@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import select
 
 from ..adapters.orm import CaseRow, EventRow
+from ..engine.calendar import LOCAL_ZONE as LOCAL
 from .auth import Caller, require_staff
 from .context import Services
 from .lists import RequestInvalid
 from .scopes import scope_of
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ import sqlalchemy as sa
 
 from ..adapters.orm import Unit
 
-LEVELS = ("city", "district", "street", "community", "grid")
-
 
 @dataclass(frozen=True)
 class UnitInfo:

@@ -451,7 +451,7 @@ def test_explain_shows_calendar_start_pauses_extensions_and_time_used_and_left(r
     run.act("resume", DEPT)  # Monday 12:00: lunch follows, so the clock stands until 13:30
     run.act("request_extension", DEPT, {"duration": "4wh", "reason": "配件延误"})
     run.act("approve_extension", STREET)
-    [entry] = run.engine.explain(run.case, at(2026, 3, 9, 14, 30))
+    [entry] = [e.as_dict() for e in run.engine.explain(run.case, at(2026, 3, 9, 14, 30))]
     assert entry["deadline"] == "handle.3" and entry["label"] == "处置时限" and entry["label_en"] == "Handling deadline"
     assert entry["calendar"]["name"] == "cn" and entry["calendar"]["periods"] == ["08:30-12:00", "13:30-17:30"]
     assert entry["started_at"] == iso(at(2026, 3, 9, 10, 0))
@@ -548,8 +548,8 @@ def test_explain_and_sla_status_clamp_an_earlier_now_too(run):
     dispatched(run, hours=2)
     run.advance(hours=1)
     run.act("acknowledge", DEPT)  # 12:00
-    later = run.engine.explain(run.case, run.case.updated_at)[0]["used_s"]
-    earlier = run.engine.explain(run.case, run.case.updated_at - timedelta(hours=5))[0]["used_s"]
+    later = run.engine.explain(run.case, run.case.updated_at)[0].used_s
+    earlier = run.engine.explain(run.case, run.case.updated_at - timedelta(hours=5))[0].used_s
     assert earlier == later == 0
     status = run.engine.sla_status(run.case, run.case.updated_at - timedelta(hours=5))
     assert status["left_s"] == 16 * 3600
@@ -581,3 +581,111 @@ def test_enter_state_restarts_the_deadlines_of_the_current_state(run, grid_event
     assert decision.cancel == (old.id,)
     [new] = decision.case.deadlines
     assert new.timer == "handle" and new.id != old.id and new.started_at == run.clock.now() + timedelta(hours=1)
+
+
+# --- notifications: texts and recipients from the definition --------------------------------
+
+NOTIFYING = """
+name: notifying
+version: 1
+calendar: 24x7
+roles: [community_dispatcher, department_handler, supervisor]
+escalation:
+  ladder: [community, street]
+  labels: {street: {zh: 街道, en: Street}}
+initial: reported
+states:
+  reported:
+    holder: community_dispatcher
+    timers:
+      - name: triage
+        label: {zh: 研判时限, en: Triage deadline}
+        duration: 2h
+        warn_at: [0.5]
+        repeat: 1h
+        on_breach: {escalate: true, supervise: true, notify: [community_dispatcher]}
+    stage: triage
+  dispatched: {holder: department_handler}
+  closed: {final: true}
+actions:
+  dispatch:
+    label: {zh: 派发, en: Dispatch}
+    from: reported
+    to: dispatched
+    roles: [community_dispatcher]
+    fields: {department: unit}
+    assign: department
+  close: {from: dispatched, to: closed, roles: [department_handler]}
+"""
+
+WORDED = NOTIFYING + """
+notifications:
+  warned: {message: "{number} 的{timer}过半，{due} 到期", to: [$holder, supervisor]}
+  breached: {to: [supervisor]}
+  escalated: {message: "{number}: {from_level} → {level} ({level_label})"}
+"""
+
+
+def notifying_run(text: str) -> Runner:
+    run = Runner(Engine(workflow(text), CALENDARS), ManualClock(MONDAY_9))
+    run.open()
+    return run
+
+
+def test_a_workflow_that_says_nothing_about_notifications_gets_the_language_defaults():
+    run = notifying_run(NOTIFYING)
+    due = run.deadline("triage").due_at.isoformat()
+    [warned] = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert (warned.kind, warned.roles, warned.message) == ("warned", ("community_dispatcher",),
+                                                         f"C-1: 研判时限 即将到期 ({due})")
+    notes = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert [(n.kind, n.roles, n.message) for n in notes] == [
+        ("breached", ("community_dispatcher",), "C-1: 研判时限 已超期"),
+        ("supervised", ("supervisor",), "C-1: 已列入督办"),
+        ("escalated", ("supervisor",), "C-1: 升级至街道"),
+    ]
+    notes = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert [(n.kind, n.message) for n in notes] == [
+        ("breached", "C-1: 研判时限 已超期"), ("alert", "C-1: 已在最高层级(street)，无法再升级，请督办")]
+    run.act("dispatch", COMMUNITY, {"department": "housing"})
+    [assigned] = run.decisions[-1].notifications
+    assert (assigned.kind, assigned.unit, assigned.roles, assigned.message) == (
+        "assigned", "housing", ("department_handler",), "C-1: 新案件 派发")
+
+
+def test_a_workflow_words_its_own_notifications_and_says_who_gets_them():
+    run = notifying_run(WORDED)
+    due = run.deadline("triage").due_at.isoformat()
+    [warned] = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert warned.roles == ("community_dispatcher", "supervisor")
+    assert warned.message == f"C-1 的研判时限过半，{due} 到期"
+    notes = {n.kind: n for d in run.advance(hours=1) for n in d.notifications}
+    assert notes["breached"].roles == ("supervisor",) and notes["breached"].message == "C-1: 研判时限 已超期"
+    assert notes["escalated"].message == "C-1: community → street (街道)"
+    assert notes["supervised"].message == "C-1: 已列入督办"  # not restated: the default
+
+
+def test_shipped_workflows_state_the_language_defaults_explicitly(shipped):
+    from gridflow.engine.definition import DEFAULT_NOTIFICATIONS
+
+    for defn in shipped.values():
+        assert set(defn.raw["notifications"]) == set(DEFAULT_NOTIFICATIONS), defn.key
+        assert dict(defn.notifications) == dict(DEFAULT_NOTIFICATIONS), defn.key
+
+
+# --- explain, typed ---------------------------------------------------------------------------
+
+def test_explain_answers_frozen_dataclasses_whose_dicts_are_the_api_shape(run):
+    import dataclasses
+
+    handling(run)
+    run.act("suspend", DEPT, {"reason": "等待配件"})
+    [entry] = run.engine.explain(run.case, run.clock.now())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.light = "red"
+    assert entry.label.zh == "处置时限" and entry.status == "paused" and entry.pauses[0].end is None
+    assert list(entry.as_dict()) == [
+        "deadline", "timer", "label", "label_en", "state", "status", "calendar", "duration", "started_at",
+        "original_due", "current_due", "pauses", "extensions", "allowed_s", "used_s", "left_s", "overdue",
+        "breaches", "warnings_fired", "light"]
+    assert entry.as_dict()["pauses"] == [{"from": iso(run.clock.now()), "to": None}]

@@ -252,3 +252,14 @@ def test_an_emergency_is_reported_up_the_line_within_minutes_and_closed_with_a_f
     r.act("report_final", STREET, {"report": "无人员伤亡"})
     assert (r.case.state, r.case.outcome) == ("closed", "resolved")
     assert r.case.escalation_level == 1  # only the deliberate hand-up: every deadline was met
+
+
+def test_every_role_group_draws_on_the_known_roles():
+    from gridflow.engine.definition import ROLE_LABELS
+    from gridflow.engine.roles import (
+        CONTACT_ROLES, KNOWN_ROLES, REPORTER_ROLES, STAFF_ROLES, SYSTEM_ROLE, UNIT_KINDS, USER_ROLES,
+    )
+
+    assert REPORTER_ROLES | STAFF_ROLES | CONTACT_ROLES | set(USER_ROLES) <= KNOWN_ROLES
+    assert SYSTEM_ROLE not in USER_ROLES and set(ROLE_LABELS) == KNOWN_ROLES
+    assert UNIT_KINDS == ("city", "district", "street", "community", "grid", "department")
