@@ -72,7 +72,7 @@ def broker_keyprefix(settings: Any) -> str:
 
 
 def make_celery(settings: Any) -> Celery:
-    """A Celery app for ``settings``, its tasks not registered yet (the worker does); no connection is made yet."""
+    """A Celery app for ``settings``; its tasks are registered by the worker. No connection is made yet."""
     if not settings.broker_url:
         raise ValueError("production mode needs GRIDFLOW_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
     limits = Limits.from_settings(settings)
@@ -83,7 +83,8 @@ def make_celery(settings: Any) -> Celery:
                                   "global_keyprefix": broker_keyprefix(settings)},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a Redis restart is waited out, not fatal
-        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (TIMER_QUEUE, OUTBOX_QUEUE)],
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q)
+                     for q in (TIMER_QUEUE, OUTBOX_QUEUE)],
         task_default_queue=TIMER_QUEUE,
         task_routes={FIRE_TIMERS: {"queue": TIMER_QUEUE}, DISPATCH_OUTBOX: {"queue": OUTBOX_QUEUE}},
         task_acks_late=True,
@@ -110,7 +111,7 @@ def make_celery(settings: Any) -> Celery:
 
 
 def timer_queue(settings: Any) -> tuple[redis.Redis | None, str | None]:
-    """A client on the broker and the key of the timer queue in it, to measure back-pressure (Redis brokers only)."""
+    """A broker client and the timer queue's key in it, to measure back-pressure (Redis brokers only)."""
     url = settings.broker_url or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None, None

@@ -39,12 +39,13 @@ class SqlOutbox:
 
     def has_due(self, now: datetime) -> bool:
         """Is any row waiting to be sent now? (The scheduler asks every cycle.)"""
-        stmt = sa.select(_OUTBOX.c.id).where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now).limit(1)
+        stmt = (sa.select(_OUTBOX.c.id)
+                .where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now).limit(1))
         with self.db.connect() as conn:
             return conn.execute(stmt).first() is not None
 
     def claim(self, now: datetime, limit: int, lease_s: float) -> list[sa.Row]:
-        """Up to ``limit`` due rows (id, kind, payload, attempts — the attempt counted), hidden for ``lease_s``."""
+        """Up to ``limit`` due rows (id, kind, payload, attempts counting this one), hidden ``lease_s``."""
         due = (sa.select(_OUTBOX.c.id)
                .where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= now)
                .order_by(_OUTBOX.c.next_attempt_at).limit(limit))

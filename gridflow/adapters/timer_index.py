@@ -94,7 +94,7 @@ class TimerIndex:
         return n
 
     def pop_due(self, now: datetime, limit: int) -> list[tuple[int, float]]:
-        """Remove and return up to ``limit`` members due by ``now``, earliest first; atomic across schedulers."""
+        """Remove and return up to ``limit`` members due by ``now``, earliest first; atomic."""
         flat = self._pop(keys=[self.key], args=[repr(_ts(now)), min(limit, 5_000)])
         return [(int(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 

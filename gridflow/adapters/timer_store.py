@@ -41,7 +41,8 @@ class SqlTimerStore:
         """One write transaction; on SQLite queued on the process's writer lock, as a unit of work is."""
         lock = self.db.write_lock
         if lock is not None and not lock.acquire(timeout=self.db.busy_timeout):
-            raise DatabaseUnavailable("database is busy with other writers; nothing was changed", retry_after=1)
+            raise DatabaseUnavailable("database is busy with other writers; nothing was changed",
+                                      retry_after=1)
         try:
             with self.db.connect() as conn, conn.begin():
                 yield conn
@@ -57,7 +58,7 @@ class SqlTimerStore:
 
     def claim(self, now: datetime, runner: str, seconds: float, *, limit: int | None = None,
               ids: Sequence[int] | None = None) -> list[tuple[int, datetime]]:
-        """Reserve due, unattended timers for ``runner`` until ``now + seconds``: (id, due_at), earliest first.
+        """Reserve due, unattended timers for ``runner`` until ``now + seconds``: (id, due_at) by due time.
 
         ``limit``: at most that many, the earliest due. ``ids``: only those of these timers that
         still exist, are due and are not in someone else's hands (the scheduler's hand-over).
@@ -72,7 +73,8 @@ class SqlTimerStore:
         if self.pg:  # a row another claimer (or a firing) has locked is skipped, not waited for
             free = free.with_for_update(skip_locked=True)
         stmt = (sa.update(_TIMERS).where(_TIMERS.c.id.in_(free.scalar_subquery()))
-                .values(status="claimed", claimed_by=runner, claim_expires_at=now + timedelta(seconds=seconds))
+                .values(status="claimed", claimed_by=runner,
+                        claim_expires_at=now + timedelta(seconds=seconds))
                 .returning(_TIMERS.c.id, _TIMERS.c.due_at))
         with self._write() as conn:
             rows = [(r[0], r[1]) for r in conn.execute(stmt)]

@@ -1,4 +1,4 @@
-"""What drives the service from outside, beside the API and the CLI: timer runners and the production processes.
+"""What drives the service from outside, beside the API and the CLI: timer runners, production processes.
 
 Where do timers fire? Always in :func:`gridflow.service.timers.fire_timers`, reached by
 

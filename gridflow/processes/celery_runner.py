@@ -27,7 +27,9 @@ score = due time (Unix seconds). Each cycle it
    are due.
 
 ``gridflow scheduler`` (:mod:`gridflow.processes.scheduler`) runs one in the
-foreground; :class:`CeleryTimerRunner` runs one in a thread. Exactly-once is not the scheduler's job: a timer may be queued twice (two
+foreground; :class:`CeleryTimerRunner` runs one in a thread.
+
+Exactly-once is not the scheduler's job: a timer may be queued twice (two
 schedulers racing a sweep, a worker dying after committing), and firing is
 idempotent — the worker locks the row, and the transaction that records the
 breach also deletes it. Several schedulers can run at once; they share the
@@ -68,6 +70,10 @@ TAIL_LIMIT = 5_000
 GAP_GRACE_S = 60.0
 MAX_GAPS = 20_000
 PRUNE_CHUNK = 2_000
+
+
+#: What a cycle meets when Redis, the database or the broker is away: logged as a warning, waited out.
+_EXPECTED = (redis.RedisError, OperationalError, GridflowError, OSError, KombuError)
 
 
 def _ts(at: datetime) -> float:
@@ -222,7 +228,8 @@ class Scheduler:
         if len(rows) == REBUILD_CHUNK:
             return True
         if rb.token is not None:
-            marker = {"redis_run_id": self._run_id, "built_at": datetime.now(UTC).isoformat(), "by": self.name,
+            marker = {"redis_run_id": self._run_id, "built_at": datetime.now(UTC).isoformat(),
+                      "by": self.name,
                       "timers": rb.rows}
             if not self.index.finish(rb.token, marker):
                 self._rebuild = None
@@ -265,7 +272,7 @@ class Scheduler:
             self.stats.swept += len(rows)
 
     def _prune(self) -> None:
-        """Drop a slice of members whose rows are gone (cancelled deadlines), so the index holds pending timers."""
+        """Drop a slice of members whose rows are gone (cancelled deadlines), a slice per call."""
         ids = self.index.slice(self._prune_at, PRUNE_CHUNK)
         if not ids:
             self._prune_at = 0
@@ -318,7 +325,8 @@ class Scheduler:
         s = self.stats
         log.info("scheduler: %d timers queued in %d tasks, %d dropped, %d swept, %d pruned, %d rebuilds",
                  s.dispatched, s.tasks, s.dropped, s.swept, s.pruned, s.rebuilds,
-                 extra={"scheduler": self.name, "index_size": self.index.size(), "queued_tasks": self.queued_tasks(),
+                 extra={"scheduler": self.name, "index_size": self.index.size(),
+                        "queued_tasks": self.queued_tasks(),
                         **vars(s)})
 
     def run(self, stop: threading.Event) -> None:
@@ -337,7 +345,7 @@ class Scheduler:
                 self.stats.errors += 1
                 self._run_id = None  # Redis may come back as a new instance: look again
                 delay = min(10.0, 0.25 * 2 ** min(failures, 6))
-                expected = isinstance(exc, (redis.RedisError, OperationalError, GridflowError, OSError, KombuError))
+                expected = isinstance(exc, _EXPECTED)
                 log.log(logging.WARNING if expected else logging.ERROR,
                         "scheduler cycle failed (%s), retrying in %.1fs: %s", type(exc).__name__, delay, exc,
                         exc_info=not expected, extra={"scheduler": self.name})

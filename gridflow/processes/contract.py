@@ -49,7 +49,8 @@ class RunnerStatus:
     def as_dict(self) -> dict:
         return {"kind": self.kind, "running": self.running,
                 "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
-                "fired": self.fired, "stale": self.stale, "errors": self.errors, "last_error": self.last_error,
+                "fired": self.fired, "stale": self.stale, "errors": self.errors,
+                "last_error": self.last_error,
                 "max_lateness_s": round(self.max_lateness_s, 3)}
 
 

@@ -88,7 +88,7 @@ def _deliver(svc: Services, notifiers: Sequence[Notifier], row, report: OutboxRe
 
 def dispatch_outbox(svc: Services, notifiers: Sequence[Notifier], *, limit: int = 100,
                     deadline: float | None = None) -> OutboxReport:
-    """Claim, send and record up to ``limit`` due outbox rows. Raises DatabaseUnavailable if the database is away.
+    """Claim, send and record up to ``limit`` due outbox rows; DatabaseUnavailable if the database is away.
 
     ``deadline`` (``time.monotonic()``): rows not yet sent when it passes are handed back untried.
     """

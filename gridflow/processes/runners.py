@@ -48,7 +48,7 @@ class InlineTimerRunner:
     def run_due(self, limit: int | None = None) -> list[FireOutcome]:
         """Claim and fire everything due now, repeating until nothing is due (timers can beget timers).
 
-        Returns the outcomes of the timers fired or found stale or missing; failures are counted in ``status``.
+        Returns the outcomes of timers fired, stale or missing; failures are counted in ``status``.
         """
         settings = self.svc.settings
         outcomes: list[FireOutcome] = []
@@ -80,7 +80,8 @@ class InlineTimerRunner:
                 if outcome.lateness_s is not None:
                     self.status.max_lateness_s = max(self.status.max_lateness_s, outcome.lateness_s)
                 log.info("timer fired", extra={"timer_id": outcome.timer_id, "case": outcome.number,
-                                               "events": list(outcome.events), "lateness_s": outcome.lateness_s})
+                                               "events": list(outcome.events),
+                                               "lateness_s": outcome.lateness_s})
             elif outcome.status == "stale":
                 self.status.stale += 1
         return done
@@ -101,8 +102,9 @@ class ThreadTimerRunner(InlineTimerRunner):
 
     kind = "thread"
 
-    def __init__(self, svc: Services, store: TimerStore | None = None, notifiers: Sequence[Notifier] | None = None,
-                 *, interval: float | None = None, name: str | None = None, batch: int = FIRE_BATCH) -> None:
+    def __init__(self, svc: Services, store: TimerStore | None = None,
+                 notifiers: Sequence[Notifier] | None = None, *, interval: float | None = None,
+                 name: str | None = None, batch: int = FIRE_BATCH) -> None:
         super().__init__(svc, store, name=name, batch=batch)
         self.interval = interval if interval is not None else svc.settings.timer_poll_interval
         self.notifiers = list(notifiers) if notifiers is not None else notifiers_from_settings(svc.settings)

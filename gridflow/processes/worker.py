@@ -38,7 +38,7 @@ _current_settings: Any = None
 
 
 def _app(settings: Any) -> App:
-    """This process's wired app (services, notifiers), built on first use (after the pool forked, never before)."""
+    """This process's wired app (services, notifiers), built on first use: after the pool forked."""
     app = _apps.get(os.getpid())
     if app is None:
         app = bootstrap(settings, runner="none", seed=False, create_schema=False)
@@ -79,7 +79,8 @@ def fire_batch(settings: Any, timer_ids: list[int], *, budget_s: float) -> dict[
         counts[outcome.status] += 1
         extra = {"timer_id": outcome.timer_id, "case": outcome.number}
         if outcome.status == "fired":
-            log.info("timer fired", extra={**extra, "events": list(outcome.events), "lateness_s": outcome.lateness_s})
+            log.info("timer fired", extra={**extra, "events": list(outcome.events),
+                                           "lateness_s": outcome.lateness_s})
         elif outcome.status == "failed":
             # the row stays; the scheduler offers it again after its claim expires
             log.error("timer %s failed: %s", outcome.timer_id, ",".join(outcome.events), extra=extra)
@@ -89,7 +90,7 @@ def fire_batch(settings: Any, timer_ids: list[int], *, budget_s: float) -> dict[
 
 
 def run_outbox(settings: Any, *, budget_s: float) -> dict[str, int]:
-    """The body of ``gridflow.dispatch_outbox``: deliver due rows until none are due or the budget is spent."""
+    """The body of ``gridflow.dispatch_outbox``: deliver due rows until none are due or time is up."""
     deadline = time.monotonic() + budget_s
     app = _retrying(lambda: _app(settings), deadline=deadline, what={})
     total = {"sent": 0, "retried": 0, "dead": 0}
@@ -133,7 +134,7 @@ def _celery_logging(loglevel=None, **_kwargs) -> None:
 
 
 def run_worker(settings: Any, concurrency: int = 2, loglevel: str = "INFO") -> int:
-    """``gridflow worker``: a Celery worker on both gridflow queues; blocks until stopped (Ctrl-C: warm shutdown)."""
+    """``gridflow worker``: a Celery worker on both gridflow queues; blocks until stopped (Ctrl-C: warm)."""
     global _current_settings
     settings = settings.model_copy(update={"log_level": loglevel})
     _current_settings = settings
