@@ -22,6 +22,7 @@ from gridflow.adapters.celery_app import FIRE_TIMERS, TIMER_QUEUE, broker_keypre
 from gridflow.adapters.timer_index import redis_client
 from gridflow.bootstrap import App, bootstrap
 from gridflow.processes.celery_runner import CeleryTimerRunner
+from gridflow.processes.contract import TimerRunner
 from gridflow.processes.runners import InlineTimerRunner, ThreadTimerRunner
 from gridflow.service.timers import fire_timers
 from gridflow.settings import Settings
@@ -143,6 +144,7 @@ def open_harness(request, runner_kind, clock, tmp_path, sqlite_template):
                                                       for i in range(1, runners)])
         harnesses.append(harness)
         for runner in harness.runners:
+            assert isinstance(runner, TimerRunner) and runner.status.kind == kind
             runner.start()
         return harness
 

@@ -1,4 +1,8 @@
-"""Durable timers: fired through the service, idempotent, caught up after downtime, shared by runners."""
+"""Durable timers: fired through the service, idempotent, caught up after downtime, shared by runners.
+
+What every runner must do is tests/contract/test_timer_runners.py; here, the service entry and the
+in-process runners' own details.
+"""
 
 from __future__ import annotations
 
@@ -28,21 +32,6 @@ def _claim(svc, runner):
 
 def _events(svc, number, type_):
     return [e for e in snapshot(svc, number)[1] if e.type == type_]
-
-
-def test_unacknowledged_case_escalates_to_street_after_one_working_day(app, clock):
-    number = dispatched_case(app.services)  # Wed 2026-09-30 08:00 local, the last working day before the holiday
-    clock.set(clock.now() + timedelta(days=8, hours=1))  # Thu 2026-10-08 09:00 local: still within the day
-    app.runner.run_due()
-    assert not _events(app.services, number, "DeadlineBreached")
-    clock.set(clock.now() + timedelta(hours=9))  # after close of business on 10-08
-    app.runner.run_due()
-    row, events, timers = snapshot(app.services, number)
-    breaches = [e for e in events if e.type == "DeadlineBreached"]
-    assert len(breaches) == 1 and breaches[0].data["deadline"].startswith("acknowledge")
-    assert row.escalation_level == 1 and row.escalation_unit == "370602001"  # 向阳街道
-    assert any(e.type == "DeadlineWarned" for e in events)
-    assert [t.kind for t in timers] == ["breach"]  # the repeat: a further breach climbs further
 
 
 def test_runner_started_after_downtime_fires_what_fell_due_once_each(app, clock):
@@ -139,17 +128,6 @@ def test_expired_claim_of_a_dead_runner_is_taken_over(app, clock):
     outcomes = InlineTimerRunner(app.services).run_due()
     assert {o.status for o in outcomes} == {"fired"}
     assert len(_events(app.services, number, "DeadlineBreached")) == 1
-
-
-def test_rating_deadline_passing_rates_by_default(app, clock):
-    number = dispatched_case(app.services)
-    act(app.services, number, "acknowledge", HOUSING)
-    act(app.services, number, "reply", HOUSING, {"result": "已更换灯泡"})
-    clock.set(clock.now() + timedelta(days=30))
-    app.runner.run_due()
-    row, events, _ = snapshot(app.services, number)
-    assert row.state in ("reviewing",) and row.rating == "satisfied"
-    assert any(e.type == "ActionTaken" and e.data["action"] == "rate_by_default" for e in events)
 
 
 def test_thread_runner_fires_timers_and_delivers_the_outbox_in_the_background(app, clock):
