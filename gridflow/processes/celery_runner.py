@@ -367,25 +367,29 @@ class CeleryTimerRunner:
         self.client = client
         self.scheduler = Scheduler(svc.settings, svc, client, celery, **options)
         self.name = self.scheduler.name
-        self.status = RunnerStatus(self.kind)
+        self._running = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def status(self) -> RunnerStatus:
+        """Running, and the scheduler's failed cycles; what was fired is counted by the workers."""
+        return RunnerStatus(self.kind, running=self._running, errors=self.scheduler.stats.errors)
+
     def run(self, stop: threading.Event) -> None:
         """Schedule until ``stop`` is set (blocks)."""
-        self.status.running = True
+        self._running = True
         try:
             self.scheduler.run(stop)
         finally:
-            self.status.running = False
-            self.status.errors = self.scheduler.stats.errors
+            self._running = False
 
     def start(self) -> None:
         if self._thread is not None:
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self.run, args=(self._stop,), name=self.name, daemon=True)
-        self.status.running = True
+        self._running = True
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
