@@ -271,7 +271,8 @@ class Bench:
         rows = self.sql("SELECT count(*), pg_total_relation_size('timers') FROM timers")[0]
         log(f"{rows[0]:,} pending timer rows written in {time.monotonic() - t0:.1f}s; "
             f"timers table {rows[1] / 2**20:.0f} MiB")
-        from gridflow.adapters.scheduler import Scheduler, index_key
+        from gridflow.adapters.timer_index import index_key
+        from gridflow.processes.celery_runner import Scheduler
         from gridflow.bootstrap import bootstrap
 
         app = bootstrap(self.settings(), runner="none", seed=False)
@@ -331,10 +332,12 @@ class Bench:
         slo, shi = self.clone_cases(template, "STEADY", a.steady) if a.steady else (0, -1)
         log(f"{a.due:,} + {a.steady:,} cases copied; starting 1 scheduler and {a.workers} workers "
             f"× {a.concurrency} pool processes")
-        sched = self.spawn("scheduler", "-c", "from gridflow.adapters.scheduler import run_scheduler; "
-                           "from gridflow.settings import Settings; run_scheduler(Settings())")
-        workers = [self.spawn(f"worker-{i}", "-c", "import sys; from gridflow.adapters.celery_app import run_worker; "
-                              "from gridflow.settings import Settings; run_worker(Settings(), concurrency=int(sys.argv[1]))",
+        sched = self.spawn("scheduler", "-c", "from gridflow.processes.scheduler import run_scheduler; "
+                           "from gridflow.bootstrap import Wiring; from gridflow.settings import Settings; "
+                           "run_scheduler(Wiring(Settings()))")
+        workers = [self.spawn(f"worker-{i}", "-c", "import sys; from gridflow.processes.worker import run_worker; "
+                              "from gridflow.bootstrap import Wiring; from gridflow.settings import Settings; "
+                              "run_worker(Wiring(Settings()), concurrency=int(sys.argv[1]))",
                               str(a.concurrency)) for i in range(a.workers)]
         time.sleep(8)  # the scheduler refreshes its index of the pending timers; the workers start
         due = datetime.now(UTC) + timedelta(seconds=5)
@@ -411,15 +414,20 @@ class Bench:
 
 def naive_app(settings):
     """The same Celery settings, plus one task that fires one timer — scheduled with an ETA."""
-    from gridflow.adapters.celery_app import _services, make_celery
-    from gridflow.service.timers import fire_timer
+    from gridflow.adapters.celery_app import make_celery
+    from gridflow.bootstrap import Wiring
+    from gridflow.service.timers import fire_timers
+
+    wired = {}
 
     app = make_celery(settings)
     app.conf.task_routes = {NAIVE_TASK: {"queue": NAIVE_QUEUE}}
 
     @app.task(name=NAIVE_TASK, acks_late=True)
     def naive_fire_timer(timer_id: int) -> str:
-        return fire_timer(_services(settings), timer_id).status
+        if "app" not in wired:  # one per pool process, after the fork
+            wired["app"] = Wiring(settings)(runner="none")
+        return fire_timers(wired["app"].services, [timer_id])[0].status
 
     return app
 

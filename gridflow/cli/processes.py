@@ -22,11 +22,17 @@ def _production(module: str, attr: str) -> Callable:
                    "see docs/at-scale.md") from None
 
 
+def _wiring():
+    from ..bootstrap import Wiring
+
+    return Wiring(settings())
+
+
 @friendly
 def scheduler() -> None:
     """Production: index pending timers in Redis and hand due ones to Celery workers."""
     run_scheduler = _production("gridflow.processes.scheduler", "run_scheduler")
-    run_scheduler(settings())
+    run_scheduler(_wiring())
 
 
 @friendly
@@ -34,4 +40,4 @@ def worker(concurrency: Annotated[int, typer.Option(min=1, help="Worker processe
            loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
     """Production: a Celery worker that fires timers and delivers notifications."""
     run_worker = _production("gridflow.processes.worker", "run_worker")
-    run_worker(settings(), concurrency=concurrency, loglevel=loglevel)
+    run_worker(_wiring(), concurrency=concurrency, loglevel=loglevel)

@@ -29,7 +29,7 @@ def svc(make_app, db_url):
 
 @pytest.fixture
 def runner(svc, make_app):
-    from gridflow.adapters.timers import InlineTimerRunner
+    from gridflow.processes.runners import InlineTimerRunner
 
     return InlineTimerRunner(svc)
 

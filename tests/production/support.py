@@ -32,10 +32,10 @@ WORKFLOWS = Path(__file__).parent / "workflows"
 #: fault_drill's only deadline.
 DEADLINE = timedelta(minutes=10)
 DISPATCHER = Actor("cd-1", "community_dispatcher", "370602001001")
-WORKER_CODE = ("import sys; from gridflow.adapters.celery_app import run_worker; from gridflow.settings import Settings; "
-               "sys.exit(run_worker(Settings(), concurrency=int(sys.argv[1])))")
-SCHEDULER_CODE = ("import json, sys; from gridflow.adapters.scheduler import run_scheduler; "
-                  "from gridflow.settings import Settings; run_scheduler(Settings(), **json.loads(sys.argv[1]))")
+WORKER_CODE = ("import sys; from gridflow.processes.worker import run_worker; from gridflow.bootstrap import Wiring; "
+               "from gridflow.settings import Settings; sys.exit(run_worker(Wiring(Settings()), concurrency=int(sys.argv[1])))")
+SCHEDULER_CODE = ("import json, sys; from gridflow.processes.scheduler import run_scheduler; from gridflow.bootstrap "
+                  "import Wiring; from gridflow.settings import Settings; run_scheduler(Wiring(Settings()), **json.loads(sys.argv[1]))")
 
 
 def truncate(url: str) -> None:

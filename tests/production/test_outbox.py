@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from gridflow.adapters.notifiers import LogNotifier, WebhookNotifier
 from gridflow.adapters.orm import OutboxRow
-from gridflow.adapters.outbox import MAX_ATTEMPTS, backoff, dispatch_outbox
+from gridflow.processes.outbox import MAX_ATTEMPTS, backoff, dispatch_outbox
 from gridflow.service.cases import ReportCase, report_case
 
 from .support import DEADLINE, DISPATCHER, WORKFLOWS

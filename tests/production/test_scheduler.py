@@ -13,7 +13,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from gridflow.adapters.scheduler import Scheduler, TimerIndex, index_key, marker_key
+from gridflow.adapters.timer_index import TimerIndex, index_key, marker_key
+from gridflow.processes.celery_runner import Scheduler
 from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action
 
 from .support import DEADLINE, DISPATCHER, WORKFLOWS, truncate
