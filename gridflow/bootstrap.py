@@ -46,9 +46,9 @@ def build_clock(settings: Settings) -> Clock:
     return SystemClock()
 
 
-def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *, create_schema: bool | None = None,
-              runner: str = "auto", seed: bool | None = None, celery: bool | None = None,
-              runner_options: Mapping[str, Any] | None = None) -> App:
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
+              create_schema: bool | None = None, runner: str = "auto", seed: bool | None = None,
+              celery: bool | None = None, runner_options: Mapping[str, Any] | None = None) -> App:
     """Wire gridflow.
 
     ``create_schema``: run migrations on an empty database (default: only for SQLite, the embedded

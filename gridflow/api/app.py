@@ -43,7 +43,8 @@ With `gridflow serve`, the demo keys are printed at start (`demo-community`, `de
 """
 
 
-def create_app(app: App | None = None, settings: Settings | None = None, *, start_runner: bool = True) -> FastAPI:
+def create_app(app: App | None = None, settings: Settings | None = None, *,
+               start_runner: bool = True) -> FastAPI:
     """Build the HTTP API around a wired gridflow ``app`` (bootstrapped from ``settings`` if not given).
 
     The lifespan starts and stops the in-process timer runner when there is one;

@@ -78,7 +78,8 @@ def _token(api_key: str | None, credentials: HTTPAuthorizationCredentials | None
 
 async def get_caller(request: Request, svc: ServicesDep,
                      api_key: Annotated[str | None, Security(api_key_header)] = None,
-                     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Caller:
+                     credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                            Security(bearer)] = None) -> Caller:
     token = _token(api_key, credentials)
     cache: CallerCache = request.app.state.callers
     if token:
@@ -92,7 +93,8 @@ async def get_caller(request: Request, svc: ServicesDep,
 
 async def get_optional_caller(request: Request, svc: ServicesDep,
                               api_key: Annotated[str | None, Security(api_key_header)] = None,
-                              credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
+                              credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                     Security(bearer)] = None
                               ) -> Caller | None:
     if not _token(api_key, credentials):
         return None

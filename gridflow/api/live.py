@@ -65,8 +65,9 @@ class EventHub:
 
 def _message(change: Change, caller: Caller) -> str:
     body: dict[str, Any] = {
-        "number": change.number, "workflow": change.workflow, "state": change.state, "version": change.version,
-        "holder_unit": change.holder_unit, "escalation_unit": change.escalation_unit, "source": change.source,
+        "number": change.number, "workflow": change.workflow, "state": change.state,
+        "version": change.version, "holder_unit": change.holder_unit,
+        "escalation_unit": change.escalation_unit, "source": change.source,
         "events": events_for(caller, change.events),
     }
     data = json.dumps(body, ensure_ascii=False, default=str)

@@ -239,7 +239,8 @@ class WorkingCalendar(BusinessCalendar):
         self.periods = _check_periods(periods)
         self.weekend = frozenset(weekend)
         if not self.weekend <= set(range(7)):
-            raise CalendarError(f"weekend days are weekday numbers 0 (Monday) to 6, got {sorted(self.weekend)}")
+            raise CalendarError("weekend days are weekday numbers 0 (Monday) to 6, "
+                                f"got {sorted(self.weekend)}")
         self.holidays = frozenset(holidays)
         self.workdays = frozenset(workdays)
         if clash := self.holidays & self.workdays:
@@ -304,7 +305,8 @@ class WorkingCalendar(BusinessCalendar):
             d = date.fromordinal(n)
             if self._works(d):
                 ivs = tuple(
-                    (_us(datetime.combine(d, a, self.tz), "period"), _us(datetime.combine(d, b, self.tz), "period"))
+                    (_us(datetime.combine(d, a, self.tz), "period"),
+                     _us(datetime.combine(d, b, self.tz), "period"))
                     for a, b in self.periods
                 )
                 entry = (ivs, sum(b - a for a, b in ivs))
@@ -382,7 +384,8 @@ class WorkingCalendar(BusinessCalendar):
                 else:
                     idle += 1
                     if idle > _MAX_IDLE_DAYS:
-                        raise CalendarError(f"calendar {self.name!r} has no working day in {_MAX_IDLE_DAYS} days")
+                        raise CalendarError(f"calendar {self.name!r} has no working day in "
+                                            f"{_MAX_IDLE_DAYS} days")
         return _dt(entry[0][-1][1]), total / _US_PER_S
 
     def elapsed(self, start: datetime, end: datetime) -> float:

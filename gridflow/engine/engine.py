@@ -248,7 +248,8 @@ class Engine:
                 action=action, state=case.state, allowed=allowed,
             )
         if actor.role not in act.roles:
-            raise RoleNotAllowed(f"role {actor.role!r} may not {action} (allowed roles: {', '.join(act.roles)})",
+            raise RoleNotAllowed(f"role {actor.role!r} may not {action} "
+                                 f"(allowed roles: {', '.join(act.roles)})",
                                  action=action, role=actor.role, roles=list(act.roles))
         clean = validate_payload(act, payload)
         if act.guards:
@@ -528,8 +529,8 @@ class Engine:
         due = cal.add(w.now, left) if left >= 0 else d.due_at
         pauses = d.pauses[:-1] + ((d.pauses[-1][0], w.now),) if d.pauses else d.pauses
         next_breach = due if not d.breaches else self._repeat_from(d, w.now)
-        nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due, next_breach_at=next_breach,
-                     generation=d.generation + 1)
+        nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due,
+                     next_breach_at=next_breach, generation=d.generation + 1)
         w.deadlines[d.id] = nd
         w.cancel.append(d.id)
         w.event("DeadlineResumed", actor, deadline=d.id, timer=d.timer, due_at=due.isoformat(),

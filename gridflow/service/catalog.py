@@ -83,7 +83,8 @@ class WorkflowCatalog:
         defn = self._defs.get((name, version))
         if defn is None:
             if (name, version) in self.corrupted:
-                raise DefinitionError([Problem(self.corrupted[(name, version)], "workflow", f"{name}@{version}")])
+                raise DefinitionError([Problem(self.corrupted[(name, version)], "workflow",
+                                               f"{name}@{version}")])
             raise NotFound(f"no workflow {name}@{version} (versions: {self.versions(name)})", workflow=name,
                            version=version)
         return defn

@@ -46,9 +46,11 @@ def verify(number: str, rows: Iterable[Any], last_hash: str | None = None) -> Ch
     for expected_seq, row in enumerate(rows, start=1):
         count += 1
         if row.seq != expected_seq:
-            return ChainReport(number, False, count, expected_seq, f"event {expected_seq} is missing (found {row.seq})")
+            return ChainReport(number, False, count, expected_seq,
+                               f"event {expected_seq} is missing (found {row.seq})")
         if row.prev_hash != prev:
-            return ChainReport(number, False, count, row.seq, "prev_hash does not match the previous event's hash")
+            return ChainReport(number, False, count, row.seq,
+                               "prev_hash does not match the previous event's hash")
         digest = chain_hash(prev, row.seq, row.type, row.actor, row.role, row.at, row.data)
         if digest != row.hash:
             return ChainReport(number, False, count, row.seq, "content does not match its hash (edited)")

@@ -63,8 +63,8 @@ def test_timer_of_a_case_that_moved_on_is_stale(app, clock):
     # Re-insert a copy of the old row as if a broker redelivered it after the case moved on.
     act(app.services, number, "acknowledge", HOUSING)
     with app.services.uow() as uow:
-        ghost = TimerRow(case_id=breach.case_id, key=breach.key, deadline_id=breach.deadline_id, kind="breach",
-                         due_at=breach.due_at, set_at_version=breach.set_at_version)
+        ghost = TimerRow(case_id=breach.case_id, key=breach.key, deadline_id=breach.deadline_id,
+                         kind="breach", due_at=breach.due_at, set_at_version=breach.set_at_version)
         uow.session.add(ghost)
         uow.session.flush()
         ghost_id = ghost.id

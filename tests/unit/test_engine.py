@@ -113,7 +113,8 @@ def test_a_choice_outside_its_choices_is_invalid(run):
     awaiting_feedback(run)
     with pytest.raises(PayloadInvalid) as err:
         run.act("rate", REPORTER, {"rating": "ecstatic"})
-    assert err.value.details["fields"]["rating"] == "must be one of satisfied, basically_satisfied, dissatisfied"
+    assert (err.value.details["fields"]["rating"]
+            == "must be one of satisfied, basically_satisfied, dissatisfied")
     assert err.value.details["expected"][0]["choices"] == ["satisfied", "basically_satisfied", "dissatisfied"]
 
 
@@ -206,7 +207,8 @@ def test_dispatch_stops_triage_as_met_and_starts_the_acknowledge_deadline(run):
     assert stopped.data["reason"] == "state_left"
     assert run.decisions[-1].cancel == ("triage.1",)
     assert [t.deadline_id for t in run.pending.values()] == ["acknowledge.2", "acknowledge.2"]
-    assert local(run.deadline("acknowledge").due_at) == at(2026, 3, 10, 17, 30)  # close of the next working day
+    # close of the next working day
+    assert local(run.deadline("acknowledge").due_at) == at(2026, 3, 10, 17, 30)
     assert run.case.holder_unit == "housing"
     assigned = next(e for e in run.events if e.type == "CaseAssigned")
     assert assigned.data == {"from_unit": "community-1", "to_unit": "housing"}
@@ -262,7 +264,8 @@ def test_repeated_breach_climbs_further_up_the_ladder(run):
     dispatched(run)
     run.advance_to(at(2026, 3, 12, 17, 30))  # Tue, Wed, Thu close of business: three breaches
     assert run.case.escalation_level == 3
-    assert [e.data["to_level"] for e in run.events if e.type == "CaseEscalated"] == ["street", "district", "city"]
+    assert ([e.data["to_level"] for e in run.events if e.type == "CaseEscalated"]
+            == ["street", "district", "city"])
     assert run.deadline("acknowledge").breaches == 3 and run.case.breach_count == 3
 
 
@@ -365,7 +368,8 @@ def test_moves_resolved_by_the_engine_are_those_the_transitions_machine_would_ma
                     else:
                         moved = machine.events[act.name].trigger(model, payload=payload)
                         expected = model.state if moved else None
-                    assert engine.destination(source, act.name, payload) == expected, (defn.key, act.name, payload)
+                    assert engine.destination(source, act.name, payload) == expected, (
+                        defn.key, act.name, payload)
 
 
 def test_every_engine_of_a_definition_shares_one_machine_and_it_dies_with_the_definition(grid_event):
@@ -401,7 +405,8 @@ def test_suspending_pauses_the_handling_deadline_and_resuming_gives_back_the_tim
     run.act("resume", DEPT)  # Thursday 09:00 with 14 working hours left
     resumed = run.deadline("handle")
     assert resumed.status == "running" and resumed.generation == paused.generation + 1
-    assert local(resumed.due_at) == at(2026, 3, 13, 17, 0)  # Thursday 09:00-17:30 holds 7h, Friday the other 7h
+    # Thursday 09:00-17:30 holds 7h, Friday the other 7h
+    assert local(resumed.due_at) == at(2026, 3, 13, 17, 0)
     assert resumed.pauses == ((at(2026, 3, 9, 12, 0), at(2026, 3, 12, 9, 0)),)
     assert run.case.sla_paused_seconds == (at(2026, 3, 12, 9, 0) - at(2026, 3, 9, 12, 0)).total_seconds()
     assert {t.generation for t in run.pending.values()} == {resumed.generation}
@@ -452,8 +457,10 @@ def test_explain_shows_calendar_start_pauses_extensions_and_time_used_and_left(r
     run.act("request_extension", DEPT, {"duration": "4wh", "reason": "配件延误"})
     run.act("approve_extension", STREET)
     [entry] = [e.as_dict() for e in run.engine.explain(run.case, at(2026, 3, 9, 14, 30))]
-    assert entry["deadline"] == "handle.3" and entry["label"] == "处置时限" and entry["label_en"] == "Handling deadline"
-    assert entry["calendar"]["name"] == "cn" and entry["calendar"]["periods"] == ["08:30-12:00", "13:30-17:30"]
+    assert (entry["deadline"] == "handle.3" and entry["label"] == "处置时限"
+            and entry["label_en"] == "Handling deadline")
+    assert (entry["calendar"]["name"] == "cn"
+            and entry["calendar"]["periods"] == ["08:30-12:00", "13:30-17:30"])
     assert entry["started_at"] == iso(at(2026, 3, 9, 10, 0))
     assert entry["pauses"] == [{"from": iso(at(2026, 3, 9, 11, 0)), "to": iso(at(2026, 3, 9, 12, 0))}]
     assert entry["extensions"][0]["by"] == "4wh" and entry["extensions"][0]["added_s"] == 4 * 3600
@@ -461,7 +468,8 @@ def test_explain_shows_calendar_start_pauses_extensions_and_time_used_and_left(r
     # 1 hour used before the pause, 1 more after lunch; 16 + 4 allowed; the pause hour came back
     assert entry["used_s"] == 2 * 3600 and entry["allowed_s"] == 20 * 3600 and entry["left_s"] == 18 * 3600
     assert entry["current_due"] == iso(at(2026, 3, 11, 17, 30))  # 19 working hours after Monday 12:00
-    assert (entry["status"], entry["light"], entry["overdue"], entry["breaches"]) == ("running", "green", False, 0)
+    assert ((entry["status"], entry["light"], entry["overdue"], entry["breaches"])
+            == ("running", "green", False, 0))
 
 
 def test_sla_status_picks_the_most_urgent_running_deadline(run):
@@ -580,7 +588,8 @@ def test_enter_state_restarts_the_deadlines_of_the_current_state(run, grid_event
     assert decision.events[0].data["reason"] == "restarted"
     assert decision.cancel == (old.id,)
     [new] = decision.case.deadlines
-    assert new.timer == "handle" and new.id != old.id and new.started_at == run.clock.now() + timedelta(hours=1)
+    assert (new.timer == "handle" and new.id != old.id
+            and new.started_at == run.clock.now() + timedelta(hours=1))
 
 
 # --- notifications: texts and recipients from the definition --------------------------------

@@ -173,8 +173,10 @@ class CaseLife(RuleBasedStateMachine):
                 continue
             assert d.state == case.state
             if d.next_breach_at is not None:
-                breach = [t for t in self.run.pending.values() if t.deadline_id == d.id and t.kind == "breach"]
-                assert [(t.seq, t.due_at) for t in breach] == [(d.breaches + 1, d.next_breach_at)], (d, breach)
+                breach = [t for t in self.run.pending.values()
+                          if t.deadline_id == d.id and t.kind == "breach"]
+                assert [(t.seq, t.due_at) for t in breach] == [(d.breaches + 1, d.next_breach_at)], (
+                    d, breach)
 
     @invariant()
     def the_sla_clock_never_runs_backwards(self) -> None:

@@ -235,7 +235,8 @@ notifications:
     ("  alert: {message: 42}", "notification alert", "message must be text"),
     ("  alert: {text: hello}", "notification alert", "unknown key 'text' (allowed: message, to)"),
     ("  closed: {to: [community_dispatcher]}", "notifications", "unknown key 'closed' (allowed: alert,"),
-    ("  escalated: hello", "notification escalated", "a notification is a mapping with 'message' and/or 'to'"),
+    ("  escalated: hello", "notification escalated",
+     "a notification is a mapping with 'message' and/or 'to'"),
 ])
 def test_notifications_are_checked_for_placeholders_recipients_and_kinds(entry, element, fragment):
     with pytest.raises(DefinitionError) as err:

@@ -78,7 +78,8 @@ def test_an_extension_is_asked_for_with_a_word_for_the_requester_and_approved_by
     r.act("contact_requester", DEPT, {"reached": True})
     with pytest.raises(Exception, match="reason_for_requester is required"):
         r.act("request_extension", DEPT, {"duration": "3d", "reason": "等待配件"})
-    r.act("request_extension", DEPT, {"duration": "3d", "reason": "等待配件", "reason_for_requester": "配件下周到"})
+    r.act("request_extension", DEPT,
+          {"duration": "3d", "reason": "等待配件", "reason_for_requester": "配件下周到"})
     r.act("approve_extension", OPERATOR)
     assert local(r.deadline("handle").due_at) == at(2026, 3, 19, 9, 0)
 
@@ -227,7 +228,8 @@ def test_an_unanswered_emergency_escalates_straight_up_every_fifteen_minutes(shi
     r.advance(minutes=7, seconds=30)
     assert r.types()[-1] == "DeadlineWarned"
     r.advance_to(at(2026, 10, 2, 4, 0))
-    assert [e.data["to_level"] for e in r.events if e.type == "CaseEscalated"] == ["street", "district", "city"]
+    assert ([e.data["to_level"] for e in r.events if e.type == "CaseEscalated"]
+            == ["street", "district", "city"])
     assert r.types().count("EscalationAlertRaised") == 1 and r.case.supervised
 
 

@@ -11,8 +11,8 @@ from . import API_PREFIX
 from ..deps import AdminDep, CallerDep, ServicesDep
 from ..errors import responses
 from ..schemas import (
-    ApiKeyCreate, ApiKeyIssued, ApiKeysPublic, CallerPublic, Code, UnitCreate, UnitPublic, UnitsPublic, UnitKind,
-    UserCreate, UserPublic, UsersPublic,
+    ApiKeyCreate, ApiKeyIssued, ApiKeysPublic, CallerPublic, Code, UnitCreate, UnitPublic, UnitsPublic,
+    UnitKind, UserCreate, UserPublic, UsersPublic,
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["organisation"])
@@ -52,12 +52,14 @@ def create_user(svc: ServicesDep, _: AdminDep, body: UserCreate) -> UserPublic:
 
 @router.get("/api-keys", response_model=ApiKeysPublic, responses=responses(401, 403, 422))
 def list_api_keys(svc: ServicesDep, _: AdminDep,
-                  user: Annotated[Code | None, Query(description="only this user's keys")] = None) -> ApiKeysPublic:
+                  user: Annotated[Code | None,
+                                  Query(description="only this user's keys")] = None) -> ApiKeysPublic:
     """Issued keys (never the tokens themselves)."""
     return ApiKeysPublic(data=directory.list_api_keys(svc, user))
 
 
-@router.post("/api-keys", status_code=201, response_model=ApiKeyIssued, responses=responses(401, 403, 404, 409, 422))
+@router.post("/api-keys", status_code=201, response_model=ApiKeyIssued,
+             responses=responses(401, 403, 404, 409, 422))
 def issue_api_key(svc: ServicesDep, _: AdminDep, body: ApiKeyCreate) -> ApiKeyIssued:
     """Issue a key for a user; the token is in this response only."""
     token = admin.issue_api_key(svc, body.user_id, body.label)

@@ -34,7 +34,8 @@ def _stats(u: stats.UnitStats) -> UnitStatsPublic:
 def sla_stats(svc: ServicesDep, caller: CallerDep,
               unit: Annotated[Code | None, Query(description="cases located in or held by this unit")] = None,
               date_from: Annotated[date | None, Query(alias="from", description="first local day")] = None,
-              date_to: Annotated[date | None, Query(alias="to", description="last local day (inclusive)")] = None,
+              date_to: Annotated[date | None, Query(alias="to",
+                                                    description="last local day (inclusive)")] = None,
               ) -> SlaStatsPublic:
     """Per responsible unit: received, on time, overdue, escalated, and the three rates (三率) —
     response, resolution and satisfaction."""
@@ -48,7 +49,8 @@ def sla_stats(svc: ServicesDep, caller: CallerDep,
           "description": "`case` events: {number, state, version, holder_unit, events[…]}"},
     **responses(401, 422)})
 async def events(request: Request, svc: ServicesDep, caller: CallerDep,
-                 limit: Annotated[int | None, Query(ge=1, le=100_000, description="close after N events")] = None,
+                 limit: Annotated[int | None, Query(ge=1, le=100_000,
+                                                    description="close after N events")] = None,
                  heartbeat: Annotated[float, Query(ge=0.05, le=60)] = 15.0) -> StreamingResponse:
     """Committed case changes as they happen, only for cases the caller may see, contacts masked by role."""
     hub = request.app.state.hub

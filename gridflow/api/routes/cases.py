@@ -68,15 +68,16 @@ class CaseQuery:
     def __init__(
         self,
         state: Code | None = None, stage: Code | None = None,
-        unit: Annotated[Code | None, Query(description="held by, located in, or escalated to this unit")] = None,
+        unit: Annotated[Code | None,
+                        Query(description="held by, located in, or escalated to this unit")] = None,
         category: Code | None = None, workflow: Code | None = None,
         escalation_level: Annotated[int | None, Query(ge=0, le=100)] = None,
         overdue: Annotated[bool | None, Query(description="open with a breached or passed deadline")] = None,
         warned: bool | None = None, supervised: bool | None = None, closed: bool | None = None,
         reported_from: datetime | None = None, reported_to: datetime | None = None,
     ) -> None:
-        self.filter = lists.CaseFilter(state, stage, unit, category, workflow, escalation_level, overdue, warned,
-                                       supervised, closed, reported_from, reported_to)
+        self.filter = lists.CaseFilter(state, stage, unit, category, workflow, escalation_level, overdue,
+                                       warned, supervised, closed, reported_from, reported_to)
 
 
 Filters = Annotated[CaseQuery, Depends()]
@@ -117,7 +118,8 @@ def export_cases(svc: ServicesDep, caller: CallerDep, q: Filters) -> StreamingRe
 
 @router.get("/cases/{number}", response_model=CaseDetailPublic, responses=responses(401, 404, 422))
 def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Response) -> Any:
-    """One case with its SLA light, the actions open to the caller, and why each deadline stands where it does."""
+    """One case with its SLA light, the actions open to the caller, and why each deadline stands \
+where it does."""
     detail = case_view.get_case(svc, caller, number)
     response.headers["ETag"] = etag(detail.version)
     return detail
@@ -129,9 +131,12 @@ def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Resp
     s422="payload_invalid (with `fields`), idempotency_key_reused, request_invalid"))
 def take_action(
     svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, number: Number,
-    action: ActionName, payload: Annotated[dict[str, Any] | None, Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
-                                                   examples=[{"department": "dept-housing"}])] = None,
-    if_match: Annotated[str | None, Header(max_length=100, description="the ETag you read; stale → 409")] = None,
+    action: ActionName,
+    payload: Annotated[dict[str, Any] | None,
+                       Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
+                            examples=[{"department": "dept-housing"}])] = None,
+    if_match: Annotated[str | None,
+                        Header(max_length=100, description="the ETag you read; stale → 409")] = None,
     idempotency_key: Annotated[str | None, Header(max_length=160, pattern=r"^[\x21-\x7e]+$",
                                                   description="repeat-safe: the same key returns the first "
                                                               "result")] = None,
