@@ -67,7 +67,8 @@ def bare_app():
     def write(row_id: int) -> dict:
         c = conn()
         c.execute("BEGIN IMMEDIATE")
-        c.execute("UPDATE items SET version = version + 1, updated_at = ? WHERE id = ?", (time.time(), row_id))
+        c.execute("UPDATE items SET version = version + 1, updated_at = ? WHERE id = ?",
+                  (time.time(), row_id))
         version = c.execute("SELECT version FROM items WHERE id = ?", (row_id,)).fetchone()[0]
         c.execute("COMMIT")
         return {"id": row_id, "version": version}
@@ -83,7 +84,8 @@ def _prepare_bare(path: Path, rows: int) -> None:
     c = sqlite3.connect(path)
     c.execute("PRAGMA journal_mode=WAL")
     c.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, updated_at REAL)")
-    c.executemany("INSERT INTO items (id, version, updated_at) VALUES (?, 0, 0)", [(i,) for i in range(1, rows + 1)])
+    c.executemany("INSERT INTO items (id, version, updated_at) VALUES (?, 0, 0)",
+                  [(i,) for i in range(1, rows + 1)])
     c.commit()
     c.close()
 
@@ -103,7 +105,8 @@ def _prepare_api(url: str, cases: int) -> list[str]:
         for i in range(cases):
             n = report_case(gf.services, ReportCase("grid_event", Actor("gw-1", "grid_worker", GRID),
                                                     title=f"bench {i}")).number
-            take_action(gf.services, TakeAction(n, "dispatch", Actor("cd-1", "community_dispatcher", "370602001001"),
+            take_action(gf.services, TakeAction(n, "dispatch",
+                                                Actor("cd-1", "community_dispatcher", "370602001001"),
                                                 {"department": "dept-housing"}))
             numbers.append(n)
         return numbers
@@ -140,7 +143,9 @@ async def _drive(base: str, mode: str, seconds: float, concurrency: int, targets
                 continue
             latencies.append(time.perf_counter() - t0)
             if r.status_code != 200:
-                key = f"{r.status_code} {r.json().get('code', '') if r.headers.get('content-type', '').endswith('json') else ''}"
+                key = (f"{r.status_code} "
+                       f"""{r.json().get('code', '')
+                            if r.headers.get('content-type', '').endswith('json') else ''}""")
                 failures[key] = failures.get(key, 0) + 1
                 if r.status_code >= 500:
                     sys.stderr.write(f"{time.strftime('%X')} {r.status_code} {r.text[:300]}\n")
@@ -151,7 +156,8 @@ async def _drive(base: str, mode: str, seconds: float, concurrency: int, targets
         step = {n: 0 for n in targets}
         if mode == "api":  # pick up each case where the previous round left it (not timed)
             for n in targets:
-                state = (await client.get(f"{base}/api/v1/cases/{n}", headers={"X-API-Key": "demo-admin"})).json()
+                state = (await client.get(f"{base}/api/v1/cases/{n}",
+                                          headers={"X-API-Key": "demo-admin"})).json()
                 step[n] = CYCLE.index(NEXT[state["state"]])
         lanes = [targets[i::concurrency] for i in range(concurrency)]
         stop = time.perf_counter() + seconds
@@ -161,7 +167,8 @@ async def _drive(base: str, mode: str, seconds: float, concurrency: int, targets
     latencies.sort()
     errors = sum(failures.values())
     ok = len(latencies) - sum(v for k, v in failures.items() if k[:1].isdigit())
-    return {"mode": mode, "requests": len(latencies), "errors": errors, "failures": failures, "per_s": ok / elapsed,
+    return {"mode": mode, "requests": len(latencies), "errors": errors, "failures": failures,
+            "per_s": ok / elapsed,
             "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else 0,
             "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0}
 
@@ -191,8 +198,9 @@ def _serve(target: str, env: dict[str, str], port: int) -> subprocess.Popen:
 
 def _run_driver(base: str, mode: str, args, targets: list[str]) -> dict:
     """The load comes from a second process, as a real client would."""
-    out = subprocess.run([sys.executable, __file__, "--drive", base, "--mode", mode, "--seconds", str(args.seconds),
-                          "--concurrency", str(args.concurrency), "--targets", ",".join(targets)],
+    out = subprocess.run([sys.executable, __file__, "--drive", base, "--mode", mode,
+                          "--seconds", str(args.seconds), "--concurrency", str(args.concurrency),
+                          "--targets", ",".join(targets)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -223,7 +231,8 @@ def main() -> None:
             "bare": ("bench.api:bare_app", {"BENCH_BARE_DB": str(bare_db), "PYTHONPATH": str(ROOT)},
                      [str(i) for i in range(1, args.cases + 1)]),
         }
-        servers = {mode: (port := _free_port(), _serve(target, env, port)) for mode, (target, env, _) in sides.items()}
+        servers = {mode: (port := _free_port(), _serve(target, env, port))
+                   for mode, (target, env, _) in sides.items()}
         results: dict[str, dict] = {}
         try:
             for round_ in range(1, args.rounds + 1):  # alternate the sides, keep each side's best round

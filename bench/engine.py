@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{s_b / n_b * 1e6:.1f} µs each)")
     ratio = best_engine / best_bare
     print(f"script per case: 1 open + {len(SCRIPT)} decisions "
-          f"({sum(k == 'fire' for k, *_ in SCRIPT)} timer firings); bare: {len(BARE_SCRIPT)} triggers per model")
+          f"({sum(k == 'fire' for k, *_ in SCRIPT)} timer firings); "
+          f"bare: {len(BARE_SCRIPT)} triggers per model")
     print(f"RESULT engine_per_s={best_engine:.0f} bare_per_s={best_bare:.0f} ratio={ratio:.3f}")
 
 

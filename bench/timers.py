@@ -158,7 +158,8 @@ class Bench:
         self.dbname = f"gridflow_bench_{tag}"
         with self.admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{self.dbname}"')
-        self.url = sa.engine.make_url(admin_url).set(database=self.dbname).render_as_string(hide_password=False)
+        self.url = sa.engine.make_url(admin_url).set(database=self.dbname).render_as_string(
+            hide_password=False)
         self.redis_url = os.environ.get("GRIDFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
         self.prefix = f"gridflow-bench-{tag}"
         self.redis = redis.Redis.from_url(self.redis_url)
@@ -232,11 +233,13 @@ class Bench:
         from gridflow.bootstrap import bootstrap
         from gridflow.service.cases import ReportCase, report_case
 
-        app = bootstrap(self.settings(seed_demo=True), ManualClock(datetime.now(UTC) - DEADLINE), runner="none")
+        app = bootstrap(self.settings(seed_demo=True), ManualClock(datetime.now(UTC) - DEADLINE),
+                        runner="none")
         number = report_case(app.services, ReportCase("bench_drill", DISPATCHER, title="template")).number
         app.close()
         case_id = self.sql("SELECT id FROM cases WHERE number = :n", n=number)[0][0]
-        timer = self.sql("SELECT key, deadline_id, kind, set_at_version FROM timers WHERE case_id = :c", c=case_id)[0]
+        timer = self.sql("SELECT key, deadline_id, kind, set_at_version FROM timers WHERE case_id = :c",
+                         c=case_id)[0]
         self.sql("DELETE FROM timers WHERE case_id = :c", c=case_id)
         return case_id, dict(timer._mapping)
 
@@ -271,7 +274,8 @@ class Bench:
         rows = self.sql("SELECT count(*), pg_total_relation_size('timers') FROM timers")[0]
         log(f"{rows[0]:,} pending timer rows written in {time.monotonic() - t0:.1f}s; "
             f"timers table {rows[1] / 2**20:.0f} MiB")
-        from gridflow.adapters.scheduler import Scheduler, index_key
+        from gridflow.adapters.timer_index import index_key
+        from gridflow.processes.celery_runner import Scheduler
         from gridflow.bootstrap import bootstrap
 
         app = bootstrap(self.settings(), runner="none", seed=False)
@@ -290,7 +294,8 @@ class Bench:
         app.close()
         client.close()
         per_million = key_bytes / members * 1_000_000 / 2**20
-        log(f"index of {members:,} timers built by the scheduler in {took:.1f}s: sorted set {key_bytes / 2**20:.1f} MiB "
+        log(f"index of {members:,} timers built by the scheduler in {took:.1f}s: "
+            f"sorted set {key_bytes / 2**20:.1f} MiB "
             f"(used_memory +{grew / 2**20:.1f} MiB) = {per_million:.1f} MiB per million")
         return {"rows": rows[0], "table_mb": rows[1] / 2**20, "redis_mb_per_million": per_million,
                 "rebuild_s": took, "members": members}
@@ -301,7 +306,8 @@ class Bench:
         end = time.monotonic() + timeout
         done = 0
         while time.monotonic() < end:
-            done = self.sql("SELECT count(*) FROM case_events WHERE type = 'DeadlineBreached' AND case_id >= :c",
+            done = self.sql("SELECT count(*) FROM case_events "
+                            "WHERE type = 'DeadlineBreached' AND case_id >= :c",
                             c=since_id)[0][0]
             if sample:
                 sample()
@@ -312,11 +318,14 @@ class Bench:
 
     def fired_stats(self, lo: int, hi: int) -> dict:
         row = self.sql(
-            "SELECT count(*) FILTER (WHERE type = 'DeadlineBreached'), count(*) FILTER (WHERE type = 'CaseEscalated'), "
-            "min(at) FILTER (WHERE type = 'DeadlineBreached'), max(at) FILTER (WHERE type = 'DeadlineBreached') "
+            "SELECT count(*) FILTER (WHERE type = 'DeadlineBreached'), "
+            "count(*) FILTER (WHERE type = 'CaseEscalated'), "
+            "min(at) FILTER (WHERE type = 'DeadlineBreached'), "
+            "max(at) FILTER (WHERE type = 'DeadlineBreached') "
             "FROM case_events WHERE case_id BETWEEN :lo AND :hi", lo=lo, hi=hi)[0]
         first_due = self.sql("SELECT min((data->>'due_at')::timestamptz) FROM case_events "
-                             "WHERE type = 'DeadlineBreached' AND case_id BETWEEN :lo AND :hi", lo=lo, hi=hi)[0][0]
+                             "WHERE type = 'DeadlineBreached' AND case_id BETWEEN :lo AND :hi",
+                             lo=lo, hi=hi)[0][0]
         lateness = [float(r[0]) for r in self.sql(
             "SELECT (data->>'lateness_s')::float FROM case_events WHERE type = 'DeadlineBreached' "
             "AND case_id BETWEEN :lo AND :hi", lo=lo, hi=hi)]
@@ -331,10 +340,14 @@ class Bench:
         slo, shi = self.clone_cases(template, "STEADY", a.steady) if a.steady else (0, -1)
         log(f"{a.due:,} + {a.steady:,} cases copied; starting 1 scheduler and {a.workers} workers "
             f"× {a.concurrency} pool processes")
-        sched = self.spawn("scheduler", "-c", "from gridflow.adapters.scheduler import run_scheduler; "
-                           "from gridflow.settings import Settings; run_scheduler(Settings())")
-        workers = [self.spawn(f"worker-{i}", "-c", "import sys; from gridflow.adapters.celery_app import run_worker; "
-                              "from gridflow.settings import Settings; run_worker(Settings(), concurrency=int(sys.argv[1]))",
+        sched = self.spawn("scheduler", "-c", "from gridflow.processes.scheduler import run_scheduler; "
+                           "from gridflow.bootstrap import Wiring; from gridflow.settings import Settings; "
+                           "run_scheduler(Wiring(Settings()))")
+        workers = [self.spawn(f"worker-{i}", "-c",
+                              "import sys; from gridflow.processes.worker import run_worker; "
+                              "from gridflow.bootstrap import Wiring; "
+                              "from gridflow.settings import Settings; "
+                              "run_worker(Wiring(Settings()), concurrency=int(sys.argv[1]))",
                               str(a.concurrency)) for i in range(a.workers)]
         time.sleep(8)  # the scheduler refreshes its index of the pending timers; the workers start
         due = datetime.now(UTC) + timedelta(seconds=5)
@@ -344,8 +357,8 @@ class Bench:
         def sample():
             peak[0] = max(peak[0], sum(rss_mb(w.pid) for w in workers))
 
-        groups = {"scheduler": [sched.pid], "workers": [w.pid for w in workers], "postgres": named("postgres"),
-                  "redis": named("redis-server")}
+        groups = {"scheduler": [sched.pid], "workers": [w.pid for w in workers],
+                  "postgres": named("postgres"), "redis": named("redis-server")}
         cpu0 = {k: cpu_s(v) for k, v in groups.items()}
         wall0 = time.monotonic()
         self.wait_fired(a.due, lo, timeout=max(600, a.due / 50), sample=sample)
@@ -367,7 +380,8 @@ class Bench:
             self.wait_fired(a.steady, slo, timeout=a.steady / rate + 300, sample=sample)
             steady = self.fired_stats(slo, shi)
             steady["rate"] = rate
-            log(f"steady: lateness p50 {steady['p50']:.3f}s p99 {steady['p99']:.3f}s max {steady['max']:.2f}s")
+            log(f"steady: lateness p50 {steady['p50']:.3f}s p99 {steady['p99']:.3f}s "
+                f"max {steady['max']:.2f}s")
         for proc in [sched, *workers]:
             self.stop(proc)
         return {"burst": burst, "steady": steady, "worker_mb": peak[0]}
@@ -380,7 +394,8 @@ class Bench:
         lead = max(60.0, n / 1000)  # every message must be in the worker before the first is due
         due = datetime.now(UTC) + timedelta(seconds=lead)
         self.add_timers(lo, hi, timer, due, 0.0)
-        ids = [r[0] for r in self.sql("SELECT id FROM timers WHERE case_id BETWEEN :lo AND :hi ORDER BY id", lo=lo, hi=hi)]
+        ids = [r[0] for r in self.sql("SELECT id FROM timers WHERE case_id BETWEEN :lo AND :hi ORDER BY id",
+                                      lo=lo, hi=hi)]
         worker = self.spawn("naive-worker", str(Path(__file__).resolve()), "--naive-worker",
                             str(self.args.workers * self.args.concurrency))
         app = naive_app(self.settings())
@@ -411,15 +426,20 @@ class Bench:
 
 def naive_app(settings):
     """The same Celery settings, plus one task that fires one timer — scheduled with an ETA."""
-    from gridflow.adapters.celery_app import _services, make_celery
-    from gridflow.service.timers import fire_timer
+    from gridflow.adapters.celery_app import make_celery
+    from gridflow.bootstrap import Wiring
+    from gridflow.service.timers import fire_timers
+
+    wired = {}
 
     app = make_celery(settings)
     app.conf.task_routes = {NAIVE_TASK: {"queue": NAIVE_QUEUE}}
 
     @app.task(name=NAIVE_TASK, acks_late=True)
     def naive_fire_timer(timer_id: int) -> str:
-        return fire_timer(_services(settings), timer_id).status
+        if "app" not in wired:  # one per pool process, after the fork
+            wired["app"] = Wiring(settings)(runner="none")
+        return fire_timers(wired["app"].services, [timer_id])[0].status
 
     return app
 
@@ -440,10 +460,12 @@ def main() -> None:
     p.add_argument("--pending", type=int, default=1_000_000)
     p.add_argument("--due", type=int, default=100_000)
     p.add_argument("--steady", type=int, default=30_000, help="timers for the lateness run (0: skip)")
-    p.add_argument("--steady-load", type=float, default=0.6, help="due rate as a fraction of the measured firing rate")
+    p.add_argument("--steady-load", type=float, default=0.6,
+                   help="due rate as a fraction of the measured firing rate")
     p.add_argument("--naive", type=int, default=100_000)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--concurrency", type=int, default=2, help="pool processes per worker (gridflow worker's default)")
+    p.add_argument("--concurrency", type=int, default=2,
+                   help="pool processes per worker (gridflow worker's default)")
     p.add_argument("--naive-worker", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.naive_worker:
@@ -458,10 +480,13 @@ def main() -> None:
         bench.close()
     burst, steady = firing["burst"], firing["steady"] or firing["burst"]
     print(f"pending: {pending['rows']:,} rows, timers table {pending['table_mb']:.0f} MiB; "
-          f"index {pending['redis_mb_per_million']:.1f} MiB per million, rebuilt in {pending['rebuild_s']:.1f}s")
+          f"index {pending['redis_mb_per_million']:.1f} MiB per million, "
+          f"rebuilt in {pending['rebuild_s']:.1f}s")
     print(f"firing ({args.workers} workers × {args.concurrency}): {burst['breached']:,} due at once in "
-          f"{burst['span_s']:.1f}s = {burst['per_s']:.0f} escalations/s; steady at {steady.get('rate', 0):.0f}/s: "
-          f"lateness p50 {steady['p50']:.3f}s p99 {steady['p99']:.3f}s; workers' RSS {firing['worker_mb']:.0f} MiB")
+          f"{burst['span_s']:.1f}s = {burst['per_s']:.0f} escalations/s; "
+          f"steady at {steady.get('rate', 0):.0f}/s: "
+          f"lateness p50 {steady['p50']:.3f}s p99 {steady['p99']:.3f}s; "
+          f"workers' RSS {firing['worker_mb']:.0f} MiB")
     if naive:
         print(f"naive ETA ({args.workers * args.concurrency} pool processes): {naive['per_s']:.0f}/s, "
               f"worker RSS {naive['held_mb']:.0f} MiB holding {args.naive - naive['not_yet_taken']:,} tasks "

@@ -49,9 +49,9 @@ def act(client: httpx.Client, token: str, number: str, action: str, version: int
 def run(client: httpx.Client, say=print) -> dict[str, Any]:
     # 1. Intake: the hotline logs calls; a caller who leaves a phone number gets a token to follow the case.
     calls = [
-        {"category": "0301", "title": "楼道漏水", "description": "3单元楼道顶部漏水", "unit": "37060200100101",
-         "location": {"address": "海港路12号3单元"}, "reporter": {"name": "李明", "phone": "13812345678"},
-         "channel": "hotline"},
+        {"category": "0301", "title": "楼道漏水", "description": "3单元楼道顶部漏水",
+         "unit": "37060200100101", "location": {"address": "海港路12号3单元"},
+         "reporter": {"name": "李明", "phone": "13812345678"}, "channel": "hotline"},
         {"category": "0101", "title": "井盖破损", "description": "路口井盖破损", "unit": "37060200100102",
          "channel": "hotline"},
     ]

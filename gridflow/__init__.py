@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Actor": "gridflow.engine.case",
+    "LOCAL_ZONE": "gridflow.engine.calendar",
     "ManualClock": "gridflow.engine.clock",
     "ScaledClock": "gridflow.engine.clock",
     "SystemClock": "gridflow.engine.clock",

@@ -1,20 +1,26 @@
 """The one composition root: settings + clock in, a wired application out.
 
-The API, the CLI, the Celery worker and the tests all build gridflow here.
+The API, the CLI, the scheduler, the Celery worker and the tests all build gridflow here:
+services, notifiers, the timer runner and (in production mode) the Celery app.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any, Mapping
 
 from .adapters.db import Database
+from .adapters.notifiers import Notifier, notifiers_from_settings
+from .adapters.timer_store import SqlTimerStore
+from .demo.seed import seed_demo
 from .engine.calendar import default_registry, load_overrides
 from .engine.clock import Clock, ScaledClock, SystemClock
+from .processes.contract import TimerRunner
+from .processes.runners import InlineTimerRunner, ThreadTimerRunner
 from .service.catalog import WorkflowCatalog
 from .service.context import Services
-from .service.seed import seed_demo
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,10 +30,12 @@ log = logging.getLogger(__name__)
 class App:
     settings: Settings
     services: Services
-    runner: object | None  # a timer runner, or None when Celery workers fire timers
+    runner: TimerRunner | None  # None when another process (``gridflow scheduler``) has timers fired
+    notifiers: list[Notifier] = field(default_factory=list)
+    celery: Any = None  # the Celery app, in production processes that asked for it
 
     def close(self) -> None:
-        if self.runner is not None and hasattr(self.runner, "stop"):
+        if self.runner is not None:
             self.runner.stop()
         self.services.db.dispose()
 
@@ -38,13 +46,16 @@ def build_clock(settings: Settings) -> Clock:
     return SystemClock()
 
 
-def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *, create_schema: bool | None = None,
-              runner: str = "auto", seed: bool | None = None) -> App:
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
+              create_schema: bool | None = None, runner: str = "auto", seed: bool | None = None,
+              celery: bool | None = None, runner_options: Mapping[str, Any] | None = None) -> App:
     """Wire gridflow.
 
     ``create_schema``: run migrations on an empty database (default: only for SQLite, the embedded
     default). A database behind or ahead of the code is always refused with the command to run.
-    ``runner``: "auto" (a thread runner unless a broker is configured), "thread", "inline" or "none".
+    ``runner``: "auto" (a thread runner unless a broker is configured), "thread", "inline", "celery"
+    (a scheduler handing due timers to Celery workers) or "none"; ``runner_options`` go to its constructor.
+    ``celery``: build the Celery app (default: for the "celery" runner only; the worker asks for it).
     """
     settings = settings or Settings()
     clock = clock or build_clock(settings)
@@ -55,11 +66,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *, c
         log.info("empty database: creating the schema")
         db.upgrade()
     db.check_schema()
-    overrides = load_overrides(settings.calendar_overrides) if settings.calendar_overrides else None
-    catalog = WorkflowCatalog(default_registry(overrides))
-    catalog.load_shipped()
-    if settings.workflows_dir:
-        catalog.add_directory(settings.workflows_dir)
+    catalog = build_catalog(settings)
     svc = Services(db=db, catalog=catalog, clock=clock, settings=settings)
     with svc.uow() as uow:
         catalog.sync(uow.session, clock.now())
@@ -67,13 +74,91 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *, c
     if seed if seed is not None else settings.seed_demo:
         if seed_demo(svc):
             log.info("seeded the demo organisation")
-    timer_runner = None
+    notifiers = notifiers_from_settings(settings)
     if runner == "auto":
         runner = "none" if settings.broker_url else "thread"
+    celery_app = None
+    if celery if celery is not None else runner == "celery":
+        from .adapters.celery_app import make_celery  # Celery is imported in production processes only
+
+        celery_app = make_celery(settings)
+    options = dict(runner_options or {})
+    store = SqlTimerStore(db)
+    timer_runner: TimerRunner | None = None
     if runner == "thread":
-        from .adapters.timers import ThreadTimerRunner
-        timer_runner = ThreadTimerRunner(svc)
+        timer_runner = ThreadTimerRunner(svc, store, notifiers, **options)
     elif runner == "inline":
-        from .adapters.timers import InlineTimerRunner
-        timer_runner = InlineTimerRunner(svc)
-    return App(settings, svc, timer_runner)
+        timer_runner = InlineTimerRunner(svc, store, **options)
+    elif runner == "celery":
+        from .adapters.timer_index import redis_client
+        from .processes.celery_runner import CeleryTimerRunner
+
+        timer_runner = CeleryTimerRunner(svc, celery_app, redis_client(settings), store=store, **options)
+    return App(settings, svc, timer_runner, notifiers, celery_app)
+
+
+# --- partial wiring: what a command needs when it does not run gridflow (validate, list, draw, db) ---
+
+
+def _calendars(settings: Settings):
+    """The shipped working-time calendars, with GRIDFLOW_CALENDAR_OVERRIDES applied."""
+    overrides = settings.calendar_overrides
+    return default_registry(load_overrides(overrides) if overrides else None)
+
+
+def build_catalog(settings: Settings) -> WorkflowCatalog:
+    """The shipped workflows plus GRIDFLOW_WORKFLOWS_DIR, validated, without a database."""
+    catalog = WorkflowCatalog(_calendars(settings))
+    catalog.load_shipped()
+    if settings.workflows_dir:
+        catalog.add_directory(settings.workflows_dir)
+    return catalog
+
+
+def load_definition(path, settings: Settings):
+    """One YAML file (a ``str`` or ``Path``) as a ``WorkflowDefinition``, checked against this
+    installation's guards and calendars; raises ``DefinitionError`` with every problem found."""
+    from .engine.guards import default_guards
+    from .engine.loader import load_file
+
+    return load_file(path, guards=default_guards(), calendars=_calendars(settings).names())
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database, its schema unchecked (to create, upgrade or inspect it); dispose of it."""
+    return Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
+
+
+# --- production processes: how they get their app -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What ``gridflow scheduler`` and each Celery pool process call to get their app.
+
+    Processes never import this module; their starters hand them a ``Wiring`` (no demo seed, the
+    schema as it is: ``gridflow db upgrade`` creates it).
+    """
+
+    settings: Settings
+
+    def __call__(self, **options: Any) -> App:
+        return bootstrap(self.settings, seed=False, create_schema=False, **options)
+
+
+def worker_celery(settings: Settings | None = None):
+    """The Celery app with gridflow's tasks, wired: ``celery -A gridflow.bootstrap worker …``."""
+    from .processes.worker import register_tasks
+
+    wiring = Wiring(settings or Settings())
+    wired = wiring(runner="none", celery=True)
+    wired.close()
+    return register_tasks(wired.celery, wiring)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "celery":  # what ``celery -A gridflow.bootstrap`` looks up; built on first use
+        app = worker_celery()
+        globals()["celery"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

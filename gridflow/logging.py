@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 #: Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+_STANDARD = (frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+             | {"message", "asctime", "taskName"})
 
 
 def _task_id() -> str | None:

@@ -45,7 +45,8 @@ def _admin_exec(sql: str) -> None:
         with eng.connect() as conn:
             conn.exec_driver_sql(sql)
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} cannot be reached (start it; tests never skip it): {exc.orig}")
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} cannot be reached (start it; tests never skip it): "
+                    f"{exc.orig}")
     finally:
         eng.dispose()
 
@@ -83,7 +84,8 @@ def _truncate_pg(url: str) -> None:
         tables = [r[0] for r in conn.exec_driver_sql(
             "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")]
         if tables:
-            conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                                 + " RESTART IDENTITY CASCADE")
     eng.dispose()
 
 

@@ -25,8 +25,6 @@ from sqlmodel import Session
 from ..engine.errors import DataRefused, DuplicateKey, GridflowError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: The old name of StoreUnavailable (the Celery worker and older callers import it from here).
-DatabaseUnavailable = StoreUnavailable
 UNAVAILABLE = "the database is unavailable; nothing was changed"
 
 
@@ -215,8 +213,11 @@ class Database:
         return current, head
 
     def is_empty(self) -> bool:
-        with self.read_engine.connect() as conn:
-            return not sa.inspect(conn).get_table_names()
+        try:
+            with self.read_engine.connect() as conn:
+                return not sa.inspect(conn).get_table_names()
+        except (sa_exc.OperationalError, StoreUnavailable) as exc:
+            raise StoreUnavailable(f"database unreachable at {self.safe_url}: {_cause(exc)}") from exc
 
     def check_schema(self) -> None:
         """Refuse to run against a database that is behind or ahead of the code."""

@@ -10,7 +10,7 @@ Database failures leave here as gridflow's own errors (``engine.errors``).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import sqlalchemy as sa
@@ -19,10 +19,10 @@ from sqlmodel import Session, select
 from ..engine.case import CaseSnapshot, Notification, TimerSpec
 from ..engine.definition import WorkflowDefinition
 from ..engine.errors import CaseNotFound, ConcurrentWrite, DuplicateKey, StoreUnavailable, VersionConflict
-from ..service.ports import CaseRepository, CaseUpdate, NewCase, PriorResult, StoredCase, TakenTimer
 from .codec import case_columns, snapshot_from
 from .db import UNAVAILABLE
 from .orm import CaseRow, EventRow, IdempotencyRow, OutboxRow, TimerRow
+from .ports import CaseRepository, CaseUpdate, NewCase, PriorResult, StoredCase, TakenTimer
 
 CASES = CaseRow.__table__
 EVENTS = EventRow.__table__
@@ -362,30 +362,6 @@ class SqlCaseRepository(CaseRepository):
             TIMERS.c.case_id == sa.bindparam("case_id"), TIMERS.c.deadline_id == sa.bindparam("deadline_id")),
             self.conn.dialect)
         return self._run(prepared, [{"case_id": case_id, "deadline_id": d} for d in deadline_ids])
-
-    def claim_due(self, now: datetime, limit: int, runner: str, claim_seconds: float) -> list[tuple[int, datetime]]:
-        """Reserve up to ``limit`` due timers for ``runner``; expired claims of dead runners are taken over.
-
-        On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several runners claim side by side without
-        waiting on each other; on SQLite the write transaction is already exclusive.
-        """
-        due = (
-            sa.select(TIMERS.c.id, TIMERS.c.due_at)
-            .where(TIMERS.c.due_at <= now,
-                   sa.or_(TIMERS.c.status == "pending",
-                          sa.and_(TIMERS.c.status == "claimed", TIMERS.c.claim_expires_at < now)))
-            .order_by(TIMERS.c.due_at).limit(limit)
-        )
-        if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        rows = self.conn.execute(due).all()
-        if not rows:
-            return []
-        self.conn.execute(
-            sa.update(TIMERS).where(TIMERS.c.id.in_([r[0] for r in rows]))
-            .values(status="claimed", claimed_by=runner, claim_expires_at=now + timedelta(seconds=claim_seconds))
-        )
-        return [(r[0], r[1]) for r in rows]
 
     def pending_timers(self, case_id: int) -> list[TimerRow]:
         return list(self.session.exec(select(TimerRow).where(TimerRow.case_id == case_id).order_by(TimerRow.due_at)))

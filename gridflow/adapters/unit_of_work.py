@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from ..engine.errors import StoreUnavailable
-from ..service.ports import UnitOfWork
+from .ports import UnitOfWork
 from .db import Database
 from .repository import Definitions, SqlCaseRepository
 

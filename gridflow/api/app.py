@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from .. import __version__
 from ..bootstrap import App, bootstrap
-from ..service.privacy import SeenCases
+from ..service.scopes import SeenCases
 from ..settings import Settings
 from . import errors
 from .deps import CallerCache
@@ -43,7 +43,8 @@ With `gridflow serve`, the demo keys are printed at start (`demo-community`, `de
 """
 
 
-def create_app(app: App | None = None, settings: Settings | None = None, *, start_runner: bool = True) -> FastAPI:
+def create_app(app: App | None = None, settings: Settings | None = None, *,
+               start_runner: bool = True) -> FastAPI:
     """Build the HTTP API around a wired gridflow ``app`` (bootstrapped from ``settings`` if not given).
 
     The lifespan starts and stops the in-process timer runner when there is one;

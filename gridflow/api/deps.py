@@ -11,8 +11,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from ..bootstrap import App
+from ..service.auth import Caller, authenticate, require_admin
 from ..service.context import Services
-from ..service.privacy import Caller, SeenCases, authenticate, require_admin
+from ..service.scopes import SeenCases
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="An API key issued by an admin (demo: `demo-community`, …)")
@@ -77,7 +78,8 @@ def _token(api_key: str | None, credentials: HTTPAuthorizationCredentials | None
 
 async def get_caller(request: Request, svc: ServicesDep,
                      api_key: Annotated[str | None, Security(api_key_header)] = None,
-                     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Caller:
+                     credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                            Security(bearer)] = None) -> Caller:
     token = _token(api_key, credentials)
     cache: CallerCache = request.app.state.callers
     if token:
@@ -91,7 +93,8 @@ async def get_caller(request: Request, svc: ServicesDep,
 
 async def get_optional_caller(request: Request, svc: ServicesDep,
                               api_key: Annotated[str | None, Security(api_key_header)] = None,
-                              credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
+                              credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                     Security(bearer)] = None
                               ) -> Caller | None:
     if not _token(api_key, credentials):
         return None

@@ -15,8 +15,10 @@ from typing import Any, AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
+from ..service.auth import Caller
 from ..service.context import Change, Services
-from ..service.privacy import Caller, change_facts, events_for, needs_lookup, scope_of, sees_change
+from ..service.masking import events_for
+from ..service.scopes import change_facts, needs_lookup, scope_of, sees_change
 
 
 class Subscription:
@@ -63,8 +65,9 @@ class EventHub:
 
 def _message(change: Change, caller: Caller) -> str:
     body: dict[str, Any] = {
-        "number": change.number, "workflow": change.workflow, "state": change.state, "version": change.version,
-        "holder_unit": change.holder_unit, "escalation_unit": change.escalation_unit, "source": change.source,
+        "number": change.number, "workflow": change.workflow, "state": change.state,
+        "version": change.version, "holder_unit": change.holder_unit,
+        "escalation_unit": change.escalation_unit, "source": change.source,
         "events": events_for(caller, change.events),
     }
     data = json.dumps(body, ensure_ascii=False, default=str)

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from ..bootstrap import App
 from ..service.context import Change
-from ..service.queries import timer_backlog
+from ..service.health import timer_backlog
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -37,8 +37,10 @@ class _StateCollector:
         except Exception as exc:  # a scrape must not fail because the database is away
             log.warning("metrics: cannot read timers: %s", exc)
         else:
-            yield GaugeMetricFamily("gridflow_timers_pending", "Timers stored and not yet fired", backlog.pending)
-            yield GaugeMetricFamily("gridflow_timers_due", "Timers past their due time, not yet fired", backlog.due)
+            yield GaugeMetricFamily("gridflow_timers_pending", "Timers stored and not yet fired",
+                                    backlog.pending)
+            yield GaugeMetricFamily("gridflow_timers_due", "Timers past their due time, not yet fired",
+                                    backlog.due)
             yield GaugeMetricFamily("gridflow_timer_lag_seconds",
                                     "How long the oldest due timer has been waiting", backlog.lag_s)
         runner = self.app.runner
@@ -46,7 +48,8 @@ class _StateCollector:
         if status is not None:
             yield GaugeMetricFamily("gridflow_runner_running", "1 while the in-process timer runner runs",
                                     1.0 if status.running else 0.0)
-            yield GaugeMetricFamily("gridflow_runner_fired", "Timers fired by this process's runner", status.fired)
+            yield GaugeMetricFamily("gridflow_runner_fired", "Timers fired by this process's runner",
+                                    status.fired)
             yield GaugeMetricFamily("gridflow_runner_errors", "Timer firings that failed in this process",
                                     status.errors)
         yield GaugeMetricFamily("gridflow_event_stream_subscribers", "Open Server-Sent Event streams",
@@ -63,9 +66,10 @@ class Metrics:
         self.events = Counter("gridflow_case_events", "History events appended", ["type"], registry=r)
         self.breaches = Counter("gridflow_deadline_breaches", "Deadlines breached", ["workflow", "timer"],
                                 registry=r)
-        self.escalations = Counter("gridflow_escalations", "Cases escalated a level", ["workflow", "to_level"],
-                                   registry=r)
-        self.lateness = Histogram("gridflow_timer_lateness_seconds", "How late a timer fired after it fell due",
+        self.escalations = Counter("gridflow_escalations", "Cases escalated a level",
+                                   ["workflow", "to_level"], registry=r)
+        self.lateness = Histogram("gridflow_timer_lateness_seconds",
+                                  "How late a timer fired after it fell due",
                                   ["kind"], buckets=LATENESS_BUCKETS, registry=r)
         self.requests = Histogram("gridflow_http_request_duration_seconds", "HTTP request latency",
                                   ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)

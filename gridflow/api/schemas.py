@@ -14,7 +14,8 @@ Short = Annotated[str, StringConstraints(max_length=200, pattern=_CLEAN)]
 LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_CLEAN)]
 Light = Literal["none", "green", "yellow", "red"]
 Role = Literal["grid_worker", "resident", "community_dispatcher", "street_dispatcher", "district_dispatcher",
-               "department_handler", "supervisor", "admin", "hotline_operator", "mediator", "disaster_officer"]
+               "department_handler", "supervisor", "admin", "hotline_operator", "mediator",
+               "disaster_officer"]
 UnitKind = Literal["city", "district", "street", "community", "grid", "department"]
 
 

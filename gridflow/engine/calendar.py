@@ -57,12 +57,15 @@ __all__ = [
     "CalendarError",
     "CalendarOverrides",
     "CalendarRegistry",
+    "LOCAL_ZONE",
     "WorkingCalendar",
     "default_registry",
     "load_overrides",
 ]
 
 UTC = timezone.utc
+#: The zone calendars (and people) read local time in, unless told otherwise.
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _US_PER_S = 1_000_000
@@ -178,7 +181,7 @@ def _check_days(days: int) -> int:
 class AlwaysCalendar(BusinessCalendar):
     """Every second is working time: emergencies (突发事件) do not wait for Monday."""
 
-    def __init__(self, name: str = "24x7", tz: str | ZoneInfo = "Asia/Shanghai") -> None:
+    def __init__(self, name: str = "24x7", tz: str | ZoneInfo = LOCAL_ZONE) -> None:
         self.name = name
         self.tz = _zone(tz)
 
@@ -222,7 +225,7 @@ class WorkingCalendar(BusinessCalendar):
     def __init__(
         self,
         name: str,
-        tz: str | ZoneInfo = "Asia/Shanghai",
+        tz: str | ZoneInfo = LOCAL_ZONE,
         periods: Iterable[tuple[time, time]] = DEFAULT_PERIODS,
         weekend: Iterable[int] = (5, 6),
         holidays: Iterable[date] = frozenset(),
@@ -236,7 +239,8 @@ class WorkingCalendar(BusinessCalendar):
         self.periods = _check_periods(periods)
         self.weekend = frozenset(weekend)
         if not self.weekend <= set(range(7)):
-            raise CalendarError(f"weekend days are weekday numbers 0 (Monday) to 6, got {sorted(self.weekend)}")
+            raise CalendarError("weekend days are weekday numbers 0 (Monday) to 6, "
+                                f"got {sorted(self.weekend)}")
         self.holidays = frozenset(holidays)
         self.workdays = frozenset(workdays)
         if clash := self.holidays & self.workdays:
@@ -263,7 +267,7 @@ class WorkingCalendar(BusinessCalendar):
         """
         ov = overrides if overrides is not None else CalendarOverrides()
         cal = cls(
-            name, "Asia/Shanghai", periods, (5, 6), ov.holidays, ov.workdays,
+            name, LOCAL_ZONE, periods, (5, 6), ov.holidays, ov.workdays,
             year_source=_china_year, source=ov.source or None,
         )
         for year in years or ():
@@ -301,7 +305,8 @@ class WorkingCalendar(BusinessCalendar):
             d = date.fromordinal(n)
             if self._works(d):
                 ivs = tuple(
-                    (_us(datetime.combine(d, a, self.tz), "period"), _us(datetime.combine(d, b, self.tz), "period"))
+                    (_us(datetime.combine(d, a, self.tz), "period"),
+                     _us(datetime.combine(d, b, self.tz), "period"))
                     for a, b in self.periods
                 )
                 entry = (ivs, sum(b - a for a, b in ivs))
@@ -379,7 +384,8 @@ class WorkingCalendar(BusinessCalendar):
                 else:
                     idle += 1
                     if idle > _MAX_IDLE_DAYS:
-                        raise CalendarError(f"calendar {self.name!r} has no working day in {_MAX_IDLE_DAYS} days")
+                        raise CalendarError(f"calendar {self.name!r} has no working day in "
+                                            f"{_MAX_IDLE_DAYS} days")
         return _dt(entry[0][-1][1]), total / _US_PER_S
 
     def elapsed(self, start: datetime, end: datetime) -> float:

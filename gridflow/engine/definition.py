@@ -20,19 +20,14 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .durations import Duration
+from .roles import KNOWN_ROLES, ROLE_NAMES, SYSTEM_ROLE  # noqa: F401 (KNOWN_ROLES, SYSTEM_ROLE re-exported)
 
-SYSTEM_ROLE = "system"
-KNOWN_ROLES = frozenset(
-    {
-        "grid_worker", "resident", "community_dispatcher", "street_dispatcher",
-        "district_dispatcher", "department_handler", "supervisor", "admin", "hotline_operator",
-        "mediator", "disaster_officer", SYSTEM_ROLE,
-    }
-)
 FIELD_TYPES = frozenset(
     {"string", "text", "integer", "number", "boolean", "datetime", "duration", "choice", "unit", "case"}
 )
 OUTCOMES = frozenset({"resolved", "rejected", "merged", "cancelled", "backlogged", "transferred"})
+#: ``assign: origin`` hands the case back to the unit it was reported in.
+ASSIGN_ORIGIN = "origin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,21 +39,8 @@ class Label:
         return self.zh if lang == "zh" else self.en
 
 
-#: How each known role is called, for diagrams and messages (DOMAIN.md, "Roles").
-ROLE_LABELS: Mapping[str, Label] = MappingProxyType({
-    "grid_worker": Label("网格员", "grid worker"),
-    "resident": Label("居民", "resident"),
-    "community_dispatcher": Label("社区", "community dispatcher"),
-    "street_dispatcher": Label("街道", "street dispatcher"),
-    "district_dispatcher": Label("区县", "district dispatcher"),
-    "department_handler": Label("部门", "department handler"),
-    "supervisor": Label("督办", "supervisor"),
-    "admin": Label("管理员", "admin"),
-    "hotline_operator": Label("12345话务员", "hotline operator"),
-    "mediator": Label("人民调解员", "mediator"),
-    "disaster_officer": Label("灾害信息员", "disaster information officer"),
-    SYSTEM_ROLE: Label("系统", "system"),
-})
+#: How each known role is called, for diagrams and messages.
+ROLE_LABELS: Mapping[str, Label] = MappingProxyType({r: Label(zh, en) for r, (zh, en) in ROLE_NAMES.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +119,6 @@ class ActionDef:
     def destinations(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([r.dest for r in self.routes] + ([self.dest] if self.dest else [])))
 
-    def route(self, payload: Mapping[str, Any]) -> str | None:
-        """The destination for this payload: the first matching route, else ``to``."""
-        for r in self.routes:
-            if payload.get(r.field) in r.values:
-                return r.dest
-        return self.dest
-
 
 @dataclass(frozen=True, slots=True)
 class EscalationLadder:
@@ -153,6 +128,51 @@ class EscalationLadder:
     @property
     def top(self) -> int:
         return len(self.levels) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationDef:
+    """What the engine says when it raises one kind of notification, and to whom.
+
+    ``message`` is a template with named placeholders (``{number}``...); ``to`` names roles, or
+    ``$holder`` (the roles holding the case in the state concerned) and, for a breach, ``$notify``
+    (the roles the timer's ``on_breach: notify`` names; without them no breach notice goes out).
+    """
+
+    message: str
+    to: tuple[str, ...] = ()
+
+
+HOLDER = "$holder"
+BREACH_NOTIFY = "$notify"
+
+#: Each kind of notification with the placeholders its message may use and the recipient tokens it knows.
+NOTIFICATION_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "warned": frozenset({"number", "timer", "timer_en", "due"}),
+    "breached": frozenset({"number", "timer", "timer_en", "due"}),
+    "assigned": frozenset({"number", "action", "action_en", "unit", "from_unit"}),
+    "supervised": frozenset({"number", "reason"}),
+    "alert": frozenset({"number", "level", "level_label", "reason"}),
+    "escalated": frozenset({"number", "level", "level_label", "from_level", "reason"}),
+})
+NOTIFICATION_TOKENS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "warned": frozenset({HOLDER}),
+    "breached": frozenset({BREACH_NOTIFY, HOLDER}),
+    "assigned": frozenset({HOLDER}),
+    "supervised": frozenset(),
+    "alert": frozenset(),
+    "escalated": frozenset(),
+})
+
+#: What a workflow whose ``notifications:`` says nothing (about a kind) gets.
+DEFAULT_NOTIFICATIONS: Mapping[str, NotificationDef] = MappingProxyType({
+    "warned": NotificationDef("{number}: {timer} 即将到期 ({due})", (HOLDER,)),
+    "breached": NotificationDef("{number}: {timer} 已超期", (BREACH_NOTIFY,)),
+    "assigned": NotificationDef("{number}: 新案件 {action}", (HOLDER,)),
+    "supervised": NotificationDef("{number}: 已列入督办", ("supervisor",)),
+    "alert": NotificationDef("{number}: 已在最高层级({level})，无法再升级，请督办", ("supervisor",)),
+    "escalated": NotificationDef("{number}: 升级至{level_label}", ("supervisor",)),
+})
 
 
 # weakref_slot: the engine caches one compiled machine per definition for as long as it lives.
@@ -170,6 +190,7 @@ class WorkflowDefinition:
     calendar: str = "cn"
     description: str = ""
     source: str = ""
+    notifications: Mapping[str, NotificationDef] = field(default_factory=lambda: DEFAULT_NOTIFICATIONS)
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property
@@ -189,5 +210,3 @@ class WorkflowDefinition:
                 return t
         return None
 
-    def timers_named(self, name: str) -> tuple[tuple[str, TimerDef], ...]:
-        return tuple((s.name, t) for s in self.states.values() for t in s.timers if t.name == name)

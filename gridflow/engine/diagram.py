@@ -25,9 +25,9 @@ _UNSAFE = str.maketrans({'"': "'", ":": "：", ";": "；", "#": "＃", "{": "(",
 _WORDS = {
     "zh": {
         "otherwise": "其他", "warn": "预警", "on_breach": "超期", "escalate": "升级", "supervise": "督办",
-        "notify": "通知", "repeat": "此后每{d}重复", "also": "可办理", "calendar": "日历", "pauses": "暂停计时",
-        "stage": "阶段", "ladder": "升级层级", "and": "、", "none": "无", "sep": "；", "colon": "：",
-        "true": "是", "false": "否",
+        "notify": "通知", "repeat": "此后每{d}重复", "also": "可办理", "calendar": "日历",
+        "pauses": "暂停计时", "stage": "阶段", "ladder": "升级层级", "and": "、", "none": "无",
+        "sep": "；", "colon": "：", "true": "是", "false": "否",
     },
     "en": {
         "otherwise": "otherwise", "warn": "warn at", "on_breach": "on breach", "escalate": "escalate",

@@ -31,11 +31,13 @@ from .case import (
     BREACH, WARNING, Actor, CaseSnapshot, Deadline, Decision, Event, Notification, TimerSpec,
 )
 from .clock import ensure_aware
-from .definition import ActionDef, StateDef, TimerDef, WorkflowDefinition
+from .definition import (
+    ASSIGN_ORIGIN, BREACH_NOTIFY, HOLDER, ActionDef, Label, StateDef, TimerDef, WorkflowDefinition,
+)
 from .durations import WORKING_DAYS, WORKING_HOURS, Duration
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
+from .explanation import DeadlineExplanation
 from .guards import GuardContext, GuardRegistry, default_guards
-from .loader import ASSIGN_ORIGIN
 from .payload import validate_payload
 
 # id(definition) -> its machine; an entry lives exactly as long as its definition, so a
@@ -186,6 +188,9 @@ class Engine:
                           for k, v in a.sets.items())
             for a in definition.actions.values()
         }
+        self._notices: dict[str, tuple[str, tuple[str, ...]]] = {
+            kind: (n.message, n.to) for kind, n in definition.notifications.items()
+        }
         self._entry_timers: dict[str, tuple[tuple[TimerDef, str], ...]] = {
             s.name: tuple((t, str(t.duration)) for t in s.timers) for s in definition.states.values()
         }
@@ -243,7 +248,8 @@ class Engine:
                 action=action, state=case.state, allowed=allowed,
             )
         if actor.role not in act.roles:
-            raise RoleNotAllowed(f"role {actor.role!r} may not {action} (allowed roles: {', '.join(act.roles)})",
+            raise RoleNotAllowed(f"role {actor.role!r} may not {action} "
+                                 f"(allowed roles: {', '.join(act.roles)})",
                                  action=action, role=actor.role, roles=list(act.roles))
         clean = validate_payload(act, payload)
         if act.guards:
@@ -293,27 +299,17 @@ class Engine:
 
     # --- explanation --------------------------------------------------------------------------
 
-    def explain(self, case: CaseSnapshot, now: datetime) -> list[dict[str, Any]]:
+    def explain(self, case: CaseSnapshot, now: datetime) -> tuple[DeadlineExplanation, ...]:
         """Why a case is (or is not) overdue: one entry per active deadline."""
         now = self._now(case, now)
         out = []
         for d in case.deadlines:
-            cal = self.calendars.get(d.calendar)
             used = self._used(d, now)
             tdef = self._timers.get((d.state, d.timer))
-            out.append({
-                "deadline": d.id, "timer": d.timer, "label": tdef.label.zh if tdef else d.timer,
-                "label_en": tdef.label.en if tdef else d.timer, "state": d.state, "status": d.status,
-                "calendar": cal.describe(),
-                "duration": d.duration, "started_at": d.started_at.isoformat(),
-                "original_due": d.original_due.isoformat(), "current_due": d.due_at.isoformat(),
-                "pauses": [{"from": a.isoformat(), "to": b.isoformat() if b else None} for a, b in d.pauses],
-                "extensions": [dict(e) for e in d.extensions],
-                "allowed_s": round(d.total, 3), "used_s": round(used, 3), "left_s": round(d.total - used, 3),
-                "overdue": used >= d.total, "breaches": d.breaches, "warnings_fired": len(d.warned),
-                "light": self._light(d, used, tdef),
-            })
-        return out
+            label = tdef.label if tdef else Label(d.timer, d.timer)
+            out.append(DeadlineExplanation.of(d, label, self.calendars.get(d.calendar).describe(), used,
+                                              self._light(d, used, tdef)))
+        return tuple(out)
 
     def sla_status(self, case: CaseSnapshot, now: datetime) -> dict[str, Any]:
         """The most urgent deadline's traffic light and working time left, for worklists."""
@@ -365,9 +361,9 @@ class Engine:
         due = d.due_at.isoformat()
         w.event("DeadlineWarned", _SYSTEM, deadline=d.id, timer=d.timer, fraction=tdef.warn_at[timer.seq],
                 due_at=due, light="yellow", timer_due_at=timer.due_at.isoformat())
-        w.notes.append(Notification("warned", case.number, self.definition.states[d.state].holder_roles,
-                                    w.holder, f"{case.number}: {tdef.label.zh} 即将到期 ({due})",
-                                    {"deadline": d.id}))
+        w.notes.append(self._notification(
+            "warned", case.number, w.holder, {"deadline": d.id}, self.definition.states[d.state].holder_roles,
+            timer=tdef.label.zh, timer_en=tdef.label.en, due=due))
         return w.decision()
 
     def _breach(self, case: CaseSnapshot, d: Deadline, tdef: TimerDef, timer: TimerSpec,
@@ -380,8 +376,10 @@ class Engine:
                 due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red")
         policy = tdef.on_breach
         if policy.notify:
-            w.notes.append(Notification("breached", case.number, policy.notify, w.holder,
-                                        f"{case.number}: {tdef.label.zh} 已超期", {"deadline": d.id}))
+            w.notes.append(self._notification(
+                "breached", case.number, w.holder, {"deadline": d.id},
+                self.definition.states[d.state].holder_roles, policy.notify, timer=tdef.label.zh,
+                timer_en=tdef.label.en, due=d.due_at.isoformat()))
         if policy.supervise:
             self._supervise(w, system, reason=f"deadline {d.id} breached")
         if policy.escalate:
@@ -426,9 +424,10 @@ class Engine:
             target = w.case.origin_unit if act.assign == ASSIGN_ORIGIN else payload.get(act.assign)
             if target and target != w.holder:
                 w.event("CaseAssigned", actor, from_unit=w.holder, to_unit=target)
-                w.notes.append(Notification("assigned", w.case.number, self._holder_roles(dest or source),
-                                            target, f"{w.case.number}: 新案件 {act.label.zh}",
-                                            {"from_unit": w.holder, "action": act.name}))
+                w.notes.append(self._notification(
+                    "assigned", w.case.number, target, {"from_unit": w.holder, "action": act.name},
+                    self._holder_roles(dest or source), action=act.label.zh, action_en=act.label.en,
+                    unit=target, from_unit=w.holder))
                 w.holder = target
         if act.extend is not None:
             self._extend(w, actor, act.extend, payload)
@@ -530,8 +529,8 @@ class Engine:
         due = cal.add(w.now, left) if left >= 0 else d.due_at
         pauses = d.pauses[:-1] + ((d.pauses[-1][0], w.now),) if d.pauses else d.pauses
         next_breach = due if not d.breaches else self._repeat_from(d, w.now)
-        nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due, next_breach_at=next_breach,
-                     generation=d.generation + 1)
+        nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due,
+                     next_breach_at=next_breach, generation=d.generation + 1)
         w.deadlines[d.id] = nd
         w.cancel.append(d.id)
         w.event("DeadlineResumed", actor, deadline=d.id, timer=d.timer, due_at=due.isoformat(),
@@ -596,23 +595,47 @@ class Engine:
             return
         w.supervised = True
         w.event("CaseSupervised", actor, reason=reason)
-        w.notes.append(Notification("supervised", w.case.number, ("supervisor",), w.holder,
-                                    f"{w.case.number}: 已列入督办", {"reason": reason}))
+        w.notes.append(self._notification("supervised", w.case.number, w.holder, {"reason": reason},
+                                          reason=reason))
 
     def _escalate(self, w: _Work, actor: Actor, reason: str) -> None:
         ladder = self.definition.escalation
         if w.level >= ladder.top:
             level = ladder.levels[ladder.top]
             w.event("EscalationAlertRaised", actor, level=level, reason=reason)
-            w.notes.append(Notification("alert", w.case.number, ("supervisor",), w.holder,
-                                        f"{w.case.number}: 已在最高层级({level})，无法再升级，请督办",
-                                        {"level": level, "reason": reason}))
+            w.notes.append(self._notification(
+                "alert", w.case.number, w.holder, {"level": level, "reason": reason},
+                level=level, level_label=self._level_label(level), reason=reason))
             return
         frm = ladder.levels[w.level]
         w.level += 1
         to = ladder.levels[w.level]
         w.escalated_to = to
         w.event("CaseEscalated", actor, from_level=frm, to_level=to, level=w.level, reason=reason)
-        w.notes.append(Notification("escalated", w.case.number, ("supervisor",), w.holder,
-                                    f"{w.case.number}: 升级至{ladder.labels[to].zh if to in ladder.labels else to}",
-                                    {"from_level": frm, "to_level": to, "reason": reason}))
+        w.notes.append(self._notification(
+            "escalated", w.case.number, w.holder, {"from_level": frm, "to_level": to, "reason": reason},
+            level=to, level_label=self._level_label(to), from_level=frm, reason=reason))
+
+    # --- notifications: texts and recipients come from the definition -----------------------
+
+    def _notification(self, kind: str, number: str, unit: str | None, data: Mapping[str, Any],
+                      holder: tuple[str, ...] = (), notify: tuple[str, ...] = (), /,
+                      **values: Any) -> Notification:
+        """One notification of ``kind``; ``values`` fill the message's placeholders (``number`` too)."""
+        message, to = self._notices[kind]
+        return Notification(kind, number, _recipients(to, holder, notify), unit,
+                            message.format(number=number, **values), data)
+
+    def _level_label(self, level: str) -> str:
+        labels = self.definition.escalation.labels
+        return labels[level].zh if level in labels else level
+
+
+def _recipients(to: tuple[str, ...], holder: tuple[str, ...], notify: tuple[str, ...]) -> tuple[str, ...]:
+    """The roles ``to`` names, ``$holder`` and ``$notify`` standing for the roles given for them."""
+    if len(to) == 1:  # the usual case, and every default: the tuple itself, as before
+        return holder if to[0] == HOLDER else notify if to[0] == BREACH_NOTIFY else to
+    out: list[str] = []
+    for r in to:
+        out.extend(holder if r == HOLDER else notify if r == BREACH_NOTIFY else (r,))
+    return tuple(dict.fromkeys(out))

@@ -8,12 +8,9 @@ import secrets
 from sqlmodel import select
 
 from ..adapters.orm import ApiKey, Unit, User
-from ..engine.definition import KNOWN_ROLES
 from ..engine.errors import DuplicateKey, GridflowError, NotFound, PayloadInvalid
+from ..engine.roles import UNIT_KINDS, USER_ROLES
 from .context import Services
-
-UNIT_KINDS = ("city", "district", "street", "community", "grid", "department")
-USER_ROLES = tuple(sorted(KNOWN_ROLES - {"system"}))
 
 
 class AlreadyExists(GridflowError):

@@ -7,13 +7,16 @@ from typing import Iterator
 from sqlmodel import select
 
 from ..adapters.orm import CaseRow, EventRow
+from .auth import Caller
 from .context import Services
 from .history import ChainReport, verify
+from .scopes import visible_row
 
 
-def verify_case(svc: Services, number: str) -> ChainReport:
+def verify_case(svc: Services, number: str, caller: Caller | None = None) -> ChainReport:
+    """One case's chain; with a ``caller``, only a case in its scope (404 otherwise), as over the API."""
     with svc.uow(write=False) as uow:
-        row = uow.cases.get(number)
+        row = uow.cases.get(number) if caller is None else visible_row(svc, uow, caller, number)
         return verify(row.number or "", uow.cases.events(row.id), row.last_hash)
 
 

@@ -14,18 +14,23 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+import sqlalchemy as sa
+
 from ..adapters.geo import locate_grid
+from ..adapters.orm import CaseRow
+from ..adapters.ports import NewCase, UnitOfWork
+from ..engine.canonical import canonical_json
 from ..engine.case import Actor, Event
-from ..engine.errors import ConcurrentWrite, GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict
-from ..engine.loader import canonical_json
+from ..engine.errors import (
+    CaseNotFound, ConcurrentWrite, Forbidden, GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict,
+)
+from ..engine.roles import REPORTER_ROLES, STAFF_ROLES
+from .auth import Caller
 from .context import Services
-from .ports import NewCase
 from .recording import apply_decision, change_of, db_errors, event_dicts, hash_token
-from .unit_of_work import UnitOfWork
+from .scopes import FACT_COLUMNS, Seen, SeenCases, scope_of
 
 log = logging.getLogger(__name__)
-REPORTER_ROLES = ("grid_worker", "resident", "hotline_operator", "community_dispatcher", "street_dispatcher",
-                  "disaster_officer", "admin", "system")
 
 
 class IdempotencyConflict(GridflowError):
@@ -213,3 +218,79 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
     for ch in changes:
         svc.publish(ch)
     return len(changes)
+
+
+# --- acting for a caller ----------------------------------------------------------------------
+
+def act_as(svc: Services, caller: Caller, number: str, action: str,
+           payload: Mapping[str, Any] | None = None, *, expected_version: int | None = None,
+           idempotency_key: str | None = None, seen_cases: SeenCases | None = None) -> ActionResult:
+    """Take an action for a caller, who must be able to see the case.
+
+    The action is pinned to the version the scope was checked on, so a case that
+    changed hands in between is refused as a conflict rather than acted on.
+    """
+    if caller.role not in STAFF_ROLES and caller.role != "resident":
+        raise Forbidden(f"role {caller.role!r} may not act on cases")
+    cached = seen_cases.get(number) if seen_cases is not None else None
+    if cached is not None and expected_version in (None, cached.version) \
+            and scope_of(svc, caller).contains(cached.facts):
+        try:
+            return _act(svc, caller, cached, number, action, payload, idempotency_key)
+        except VersionConflict:
+            seen_cases.forget(number)
+            if expected_version is not None:
+                raise
+    seen = _visible(svc, caller, number, seen_cases)
+    if expected_version is not None and expected_version != seen.version:
+        # Pinned to the version the caller expects, so that take_action answers 409.
+        seen = Seen(expected_version, seen.workflow, seen.workflow_version, seen.facts)
+    return _act(svc, caller, seen, number, action, payload, idempotency_key)
+
+
+def _visible(svc: Services, caller: Caller, number: str, seen_cases: SeenCases | None = None) -> Seen:
+    """A case the caller may see, as it is now; otherwise it does not exist for them (404)."""
+    cols = [getattr(CaseRow, c) for c in FACT_COLUMNS]
+    with svc.uow(write=False) as uow:
+        svc.units.refresh(uow.connection)
+        row = uow.connection.execute(
+            sa.select(CaseRow.version, CaseRow.workflow, CaseRow.workflow_version, *cols)
+            .where(CaseRow.number == number, scope_of(svc, caller).sql())).first()
+    if row is None:
+        raise CaseNotFound(f"no case {number!r}", number=number)
+    seen = Seen(row[0], row[1], row[2], dict(zip(FACT_COLUMNS, row[3:])))
+    if seen_cases is not None:
+        seen_cases.remember(number, seen)
+    return seen
+
+
+def _act(svc: Services, caller: Caller, seen: Seen, number: str, action: str,
+         payload: Mapping[str, Any] | None, idempotency_key: str | None) -> ActionResult:
+    act = svc.catalog.get(seen.workflow, seen.workflow_version).actions.get(action)
+    if act is not None and payload:
+        _check_references(svc, act, payload)
+    # A retried request with an Idempotency-Key is answered from its first result before any version check.
+    return take_action(svc, TakeAction(number, action, caller.actor, dict(payload or {}),
+                                       expected_version=seen.version, idempotency_key=idempotency_key))
+
+
+def _check_references(svc: Services, act: Any, payload: Mapping[str, Any]) -> None:
+    """Units and cases an action's payload names must exist, or the case would be handed to nobody."""
+    named = [(f, payload[f.name].strip()) for f in act.fields if f.type in ("unit", "case")
+             and isinstance(payload.get(f.name), str) and payload[f.name].strip()]
+    problems: dict[str, str] = {}
+    for f, value in named:
+        if f.type == "unit" and svc.units.get(value) is None:
+            with svc.uow(write=False) as uow:  # perhaps created since the tree was loaded
+                svc.units.refresh(uow.connection, force=True)
+            if svc.units.get(value) is None:
+                problems[f.name] = f"unknown unit {value!r}"
+        elif f.type == "case":
+            with svc.uow(write=False) as uow:
+                found = uow.connection.execute(sa.select(CaseRow.id).where(CaseRow.number == value)).first()
+                if found is None:
+                    problems[f.name] = f"unknown case {value!r}"
+    if problems:
+        raise PayloadInvalid(f"payload for {act.name!r} names what does not exist: "
+                             + "; ".join(f"{k}: {v}" for k, v in problems.items()), action=act.name,
+                             fields=problems)

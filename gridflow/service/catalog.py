@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 from sqlmodel import Session, select
 
 from ..adapters.orm import WorkflowVersion
 from ..engine.calendar import CalendarRegistry
+from ..engine.canonical import content_hash
 from ..engine.definition import WorkflowDefinition
 from ..engine.engine import Engine
 from ..engine.errors import DefinitionError, NotFound, Problem
 from ..engine.guards import GuardRegistry, default_guards
-from ..engine.loader import content_hash, load_text, parse_yaml
+from ..engine.loader import load_text, parse_yaml
 
 log = logging.getLogger(__name__)
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "workflows"
@@ -83,7 +83,8 @@ class WorkflowCatalog:
         defn = self._defs.get((name, version))
         if defn is None:
             if (name, version) in self.corrupted:
-                raise DefinitionError([Problem(self.corrupted[(name, version)], "workflow", f"{name}@{version}")])
+                raise DefinitionError([Problem(self.corrupted[(name, version)], "workflow",
+                                               f"{name}@{version}")])
             raise NotFound(f"no workflow {name}@{version} (versions: {self.versions(name)})", workflow=name,
                            version=version)
         return defn
@@ -128,17 +129,3 @@ class WorkflowCatalog:
                 log.error(msg)
                 self.corrupted[key] = msg
         session.flush()
-
-    @staticmethod
-    def validate_files(paths: Iterable[str | Path], calendars: CalendarRegistry,
-                       guards: GuardRegistry | None = None) -> dict[str, list[Problem]]:
-        from ..engine.loader import load_file
-
-        out: dict[str, list[Problem]] = {}
-        for p in paths:
-            try:
-                load_file(p, guards=guards or default_guards(), calendars=calendars.names())
-                out[str(p)] = []
-            except DefinitionError as exc:
-                out[str(p)] = exc.problems
-        return out

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..adapters.db import Database
+from ..adapters.ports import UnitOfWork
 from ..adapters.unit_of_work import SqlUnitOfWork
 from ..engine.clock import Clock
 from ..settings import Settings
 from .catalog import WorkflowCatalog
-from .unit_of_work import UnitOfWork
 from .units import UnitDirectory
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,11 @@ it, and the case row's ``last_hash`` pins the head of the chain.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
+
+from ..engine.canonical import canonical_json
 
 GENESIS = "0" * 64
 
@@ -18,7 +19,7 @@ GENESIS = "0" * 64
 def canonical(seq: int, type_: str, actor: str, role: str, at: datetime, data: Any) -> str:
     body = {"seq": seq, "type": type_, "actor": actor, "role": role,
             "at": at.astimezone(timezone.utc).isoformat(timespec="microseconds"), "data": data or {}}
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return canonical_json(body)
 
 
 def chain_hash(prev_hash: str, seq: int, type_: str, actor: str, role: str, at: datetime, data: Any) -> str:
@@ -45,9 +46,11 @@ def verify(number: str, rows: Iterable[Any], last_hash: str | None = None) -> Ch
     for expected_seq, row in enumerate(rows, start=1):
         count += 1
         if row.seq != expected_seq:
-            return ChainReport(number, False, count, expected_seq, f"event {expected_seq} is missing (found {row.seq})")
+            return ChainReport(number, False, count, expected_seq,
+                               f"event {expected_seq} is missing (found {row.seq})")
         if row.prev_hash != prev:
-            return ChainReport(number, False, count, row.seq, "prev_hash does not match the previous event's hash")
+            return ChainReport(number, False, count, row.seq,
+                               "prev_hash does not match the previous event's hash")
         digest = chain_hash(prev, row.seq, row.type, row.actor, row.role, row.at, row.data)
         if digest != row.hash:
             return ChainReport(number, False, count, row.seq, "content does not match its hash (edited)")

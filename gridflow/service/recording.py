@@ -10,11 +10,11 @@ import functools
 import hashlib
 from typing import Any
 
+from ..adapters.ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
 from ..engine.case import Decision, Event
 from ..engine.errors import StoreUnavailable
 from .context import Change, Services
 from .history import chain_hash
-from .ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
 
 # --- shared machinery -------------------------------------------------------------------------
 

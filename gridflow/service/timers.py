@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
+from ..adapters.ports import ChainedEvent, UnitOfWork
 from ..engine.case import TimerSpec
 from ..engine.errors import GridflowError, StoreUnavailable, VersionConflict
 from .context import Change, Services
-from .ports import ChainedEvent
 from .recording import apply_decision, change_of, db_errors
-from .unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +21,11 @@ class FireOutcome:
     number: str | None = None
     events: tuple[str, ...] = ()
     lateness_s: float | None = None
+    error: str | None = None  # why a ``failed`` firing failed
 
 
-@db_errors
-def fire_timer(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcome:
-    """Fire one durable timer through the engine. Idempotent: a missing or stale timer changes nothing."""
-
+def _fire_alone(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcome:
+    """Fire one timer in a transaction of its own, trying again when a concurrent change got in first."""
     for attempt in range(attempts):
         try:
             return _fire_once(svc, timer_id)
@@ -40,11 +37,13 @@ def fire_timer(svc: Services, timer_id: int, *, attempts: int = 5) -> FireOutcom
 
 @db_errors
 def fire_timers(svc: Services, timer_ids: list[int]) -> list[FireOutcome]:
-    """Fire a batch of timers in one transaction (one commit for all), as a worker does.
+    """Fire a batch of durable timers through the engine in one transaction (one commit for all).
 
-    If any firing in the batch conflicts with a concurrent change, the whole batch is
-    rolled back and each timer is fired on its own instead, so one busy case never holds
-    the others back; a timer that fails alone is reported ``failed`` and stays for a retry.
+    The one firing entry, for every runner (in-process or Celery worker). Idempotent: a
+    missing timer (already fired or cancelled) or a stale one changes nothing. If any
+    firing in the batch conflicts with a concurrent change, the whole batch is rolled
+    back and each timer is fired on its own instead, so one busy case never holds the
+    others back; a timer that fails alone is reported ``failed`` and stays for a retry.
     """
 
     ids = sorted({int(t) for t in timer_ids})
@@ -55,12 +54,12 @@ def fire_timers(svc: Services, timer_ids: list[int]) -> list[FireOutcome]:
     outcomes = []
     for timer_id in ids:
         try:
-            outcomes.append(fire_timer(svc, timer_id))
+            outcomes.append(_fire_alone(svc, timer_id))
         except StoreUnavailable:
             raise
         except GridflowError as exc:
             log.error("timer %s failed: %s", timer_id, exc.message, extra={"timer_id": timer_id})
-            outcomes.append(FireOutcome(timer_id, "failed", events=(exc.code,)))
+            outcomes.append(FireOutcome(timer_id, "failed", events=(exc.code,), error=exc.message))
     return outcomes
 
 
@@ -105,14 +104,4 @@ def _fire_once(svc: Services, timer_id: int) -> FireOutcome:
     if change is not None:
         svc.publish(change)
     return outcome
-
-
-@db_errors
-def claim_due_timers(svc: Services, runner: str, limit: int | None = None) -> list[tuple[int, datetime]]:
-    with svc.uow() as uow:
-        claimed = uow.cases.claim_due(svc.clock.now(), limit or svc.settings.timer_batch_size, runner,
-                                      svc.settings.timer_claim_seconds)
-        uow.commit()
-    return claimed
-
 

@@ -15,8 +15,6 @@ import sqlalchemy as sa
 
 from ..adapters.orm import Unit
 
-LEVELS = ("city", "district", "street", "community", "grid")
-
 
 @dataclass(frozen=True)
 class UnitInfo:
@@ -38,14 +36,16 @@ class UnitDirectory:
         self._loaded_at = 0.0
 
     def refresh(self, conn, force: bool = False) -> None:
-        """Reload the tree over ``conn`` (a connection or session) if stale (admin change, or ``ttl`` passed)."""
+        """Reload the tree over ``conn`` (a connection or session) if stale (admin change, or \
+``ttl`` passed)."""
         if not force and self._units and time.monotonic() - self._loaded_at < self.ttl:
             return
         if not isinstance(conn, sa.Connection):
             conn = conn.connection()
         t = Unit.__table__
         with self._lock:
-            rows = conn.execute(sa.select(t.c.code, t.c.name, t.c.kind, t.c.parent_code, t.c.boundary_wkt)).all()
+            rows = conn.execute(sa.select(t.c.code, t.c.name, t.c.kind, t.c.parent_code,
+                                          t.c.boundary_wkt)).all()
             self._units = {r[0]: UnitInfo(*r) for r in rows}
             self._loaded_at = time.monotonic()
 

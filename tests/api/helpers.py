@@ -54,6 +54,7 @@ def tamper_event(db, number: str, seq: int, actor: str) -> None:
         for stmt in lift:
             conn.exec_driver_sql(stmt)
         conn.execute(sa.text("UPDATE case_events SET actor = :actor WHERE seq = :seq AND case_id = "
-                             "(SELECT id FROM cases WHERE number = :n)"), {"actor": actor, "seq": seq, "n": number})
+                             "(SELECT id FROM cases WHERE number = :n)"),
+                     {"actor": actor, "seq": seq, "n": number})
         for stmt in restore:
             conn.exec_driver_sql(stmt)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import pytest
 
+from gridflow.service.auth import authenticate
 from gridflow.service.context import Change
-from gridflow.service.privacy import authenticate, scope_of, sees_change
+from gridflow.service.scopes import scope_of, sees_change
 from tests.api.helpers import GRID, OTHER_STREET_GRID, auth
 
 A, B = "A", "B"
@@ -36,8 +37,8 @@ MATRIX = {
 
 @pytest.fixture
 def world(api):
-    a = api.report("demo-resident", reporter={"name": "李明", "phone": PHONE}, location={"address": "海港路12号"},
-                   description=f"请联系{PHONE}")
+    a = api.report("demo-resident", reporter={"name": "李明", "phone": PHONE},
+                   location={"address": "海港路12号"}, description=f"请联系{PHONE}")
     api.ok("demo-community", a["number"], "dispatch", {"department": "dept-housing"})
     b = api.report("demo-hotline", unit=OTHER_STREET_GRID, reporter={"name": "王芳", "phone": "13900001111"})
     return {"numbers": {A: a["number"], B: b["number"]}, "case-token-A": a["resident_token"]}
@@ -147,7 +148,8 @@ def test_no_credentials_get_401_everywhere_but_public_intake_and_workflows(api, 
     number = world["numbers"][A]
     for method, path in (("GET", f"/cases/{number}"), ("GET", "/cases"), ("GET", "/worklist"),
                          ("GET", "/stats/sla"), ("GET", "/events"), ("GET", "/me"), ("GET", "/users"),
-                         ("POST", f"/cases/{number}/actions/acknowledge"), ("GET", f"/cases/{number}/history")):
+                         ("POST", f"/cases/{number}/actions/acknowledge"),
+                         ("GET", f"/cases/{number}/history")):
         r = api.client.request(method, f"/api/v1{path}")
         assert r.status_code == 401, (method, path)
         assert r.json()["code"] == "unauthorized" and r.headers["www-authenticate"].startswith("Bearer")

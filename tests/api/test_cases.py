@@ -29,7 +29,7 @@ def test_reported_case_is_readable_with_state_version_etag_and_deadline_explanat
 
 
 def test_report_locates_the_grid_from_coordinates(api):
-    from gridflow.service.seed import grid_center
+    from gridflow.demo.seed import grid_center
 
     lat, lon = grid_center(OTHER_STREET_GRID)
     created = api.report(token=None, unit=None, location={"lat": lat, "lon": lon})
@@ -84,13 +84,16 @@ def test_malformed_if_match_is_a_request_error(api):
 
 def test_idempotency_key_replays_the_first_result_instead_of_acting_twice(api):
     number = api.report()["number"]
-    first = api.act("demo-community", number, "dispatch", {"department": "dept-housing"}, **{"Idempotency-Key": "k-1"})
-    again = api.act("demo-community", number, "dispatch", {"department": "dept-housing"}, **{"Idempotency-Key": "k-1"})
+    first = api.act("demo-community", number, "dispatch", {"department": "dept-housing"},
+                    **{"Idempotency-Key": "k-1"})
+    again = api.act("demo-community", number, "dispatch", {"department": "dept-housing"},
+                    **{"Idempotency-Key": "k-1"})
     assert first.status_code == again.status_code == 200
     assert again.json()["replayed"] is True and again.json()["version"] == first.json()["version"] == 2
     history = api.get("demo-admin", f"/cases/{number}/history").json()["data"]
     assert sum(1 for e in history if e["type"] == "ActionTaken") == 1
-    reused = api.act("demo-community", number, "dispatch", {"department": "dept-urban"}, **{"Idempotency-Key": "k-1"})
+    reused = api.act("demo-community", number, "dispatch", {"department": "dept-urban"},
+                     **{"Idempotency-Key": "k-1"})
     assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
 
 
@@ -161,17 +164,20 @@ def test_list_filters_and_paginates_with_a_cursor(api):
     numbers = [api.report(category="0301" if i % 2 else "0101")["number"] for i in range(5)]
     api.ok("demo-community", numbers[0], "dispatch", {"department": "dept-housing"})
     page = api.get("demo-admin", "/cases", limit=2).json()
-    assert [c["number"] for c in page["data"]] == numbers[:2][::-1] or [c["number"] for c in page["data"]] == [
-        numbers[4], numbers[3]]
+    assert ([c["number"] for c in page["data"]] == numbers[:2][::-1]
+            or [c["number"] for c in page["data"]] == [numbers[4], numbers[3]])
     seen = [c["number"] for c in page["data"]]
     while page["next_cursor"]:
         page = api.get("demo-admin", "/cases", limit=2, cursor=page["next_cursor"]).json()
         seen += [c["number"] for c in page["data"]]
     assert seen == numbers[::-1]
-    assert {c["number"] for c in api.get("demo-admin", "/cases", state="dispatched").json()["data"]} == {numbers[0]}
-    assert {c["number"] for c in api.get("demo-admin", "/cases", stage="response").json()["data"]} == {numbers[0]}
+    assert ({c["number"] for c in api.get("demo-admin", "/cases", state="dispatched").json()["data"]}
+            == {numbers[0]})
+    assert ({c["number"] for c in api.get("demo-admin", "/cases", stage="response").json()["data"]}
+            == {numbers[0]})
     assert len(api.get("demo-admin", "/cases", category="0101").json()["data"]) == 3
-    assert {c["number"] for c in api.get("demo-admin", "/cases", unit="dept-housing").json()["data"]} == {numbers[0]}
+    assert ({c["number"] for c in api.get("demo-admin", "/cases", unit="dept-housing").json()["data"]}
+            == {numbers[0]})
     assert len(api.get("demo-admin", "/cases", unit=GRID).json()["data"]) == 5
     assert api.get("demo-admin", "/cases", escalation_level=1).json()["data"] == []
     assert api.get("demo-admin", "/cases", overdue=True).json()["data"] == []
@@ -183,10 +189,10 @@ def test_list_filters_reported_between(api, clock):
     clock.advance(hours=3)
     second = api.report()["number"]
     start = clock.now() - timedelta(hours=1)
-    assert [c["number"] for c in api.get("demo-admin", "/cases", reported_from=start.isoformat()).json()["data"]] == [
-        second]
-    assert [c["number"] for c in api.get("demo-admin", "/cases", reported_to=start.isoformat()).json()["data"]] == [
-        first]
+    assert [c["number"] for c in api.get("demo-admin", "/cases",
+                                         reported_from=start.isoformat()).json()["data"]] == [second]
+    assert [c["number"] for c in api.get("demo-admin", "/cases",
+                                         reported_to=start.isoformat()).json()["data"]] == [first]
 
 
 def test_a_forged_cursor_is_a_request_error(api):
@@ -258,7 +264,8 @@ def test_sla_stats_report_the_three_rates_per_unit(api):
     assert housing["response_rate"] == 1.0 and housing["resolution_rate"] == 0.5
     assert housing["satisfaction_rate"] == 0.5 and housing["on_time"] == 2 and housing["overdue"] == 0
     community = by_unit["370602001001"]
-    assert community["received"] == 1 and community["not_accepted"] == 1 and community["resolution_rate"] is None
+    assert (community["received"] == 1 and community["not_accepted"] == 1
+            and community["resolution_rate"] is None)
     assert stats["total"]["received"] == 3
     assert api.get("demo-supervisor", "/stats/sla", **{"from": "2026-10-01"}).json()["total"]["received"] == 0
     only = api.get("demo-supervisor", "/stats/sla", unit="dept-housing").json()
@@ -288,7 +295,8 @@ def test_a_case_that_changed_hands_elsewhere_is_out_of_reach_even_for_its_last_h
     from gridflow.engine.case import Actor
     from gridflow.service.cases import TakeAction, take_action
 
-    take_action(elsewhere, TakeAction(number, "return_case", Actor("dh-housing", "department_handler", "dept-housing"),
+    take_action(elsewhere, TakeAction(number, "return_case",
+                                      Actor("dh-housing", "department_handler", "dept-housing"),
                                       {"reason": "非本部门职责"}))
     r = api.act("demo-housing", number, "suspend", {"reason": "业主外出"})
     assert r.status_code == 404  # now held by the community again: it does not exist for housing

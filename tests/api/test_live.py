@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from gridflow.adapters.db import DatabaseUnavailable
+from gridflow.engine.errors import StoreUnavailable
 from tests.api.helpers import GRID, auth
 
 SHENGLI_GRID = "37060200100201"  # 胜利社区第1网格: cd-2's community
@@ -27,7 +27,8 @@ def _listen(api, token: str, limit: int, out: dict) -> threading.Thread:
 def _events(response) -> list[dict]:
     out = []
     for block in response.text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        lines = dict(line.split(": ", 1) for line in block.splitlines()
+                     if ": " in line and not line.startswith(":"))
         if lines.get("event") == "case":
             out.append(json.loads(lines["data"]))
     return out
@@ -42,7 +43,8 @@ def test_event_stream_sends_each_caller_only_the_changes_it_may_see(api):
     while hub.subscribers < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert hub.subscribers == 3
-    ours = api.report(reporter={"name": "李明", "phone": "13812345678"}, description="电话13812345678")["number"]
+    ours = api.report(reporter={"name": "李明", "phone": "13812345678"},
+                      description="电话13812345678")["number"]
     api.ok("demo-community", ours, "reject", {"reason": "请拨打13812345678联系"})
     theirs = api.report(unit=SHENGLI_GRID)["number"]
     for t in threads:
@@ -97,7 +99,8 @@ def test_metrics_count_actions_breaches_escalations_and_request_latency(api, clo
     r = api.client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
-    assert 'gridflow_actions_total{action="dispatch",role="community_dispatcher",workflow="grid_event"} 1.0' in text
+    assert ('gridflow_actions_total{action="dispatch",role="community_dispatcher",workflow="grid_event"} 1.0'
+            in text)
     assert 'gridflow_deadline_breaches_total{timer="acknowledge",workflow="grid_event"}' in text
     assert 'gridflow_escalations_total{to_level="street",workflow="grid_event"} 1.0' in text
     assert "gridflow_timer_lateness_seconds_bucket" in text
@@ -109,15 +112,16 @@ def test_metrics_count_actions_breaches_escalations_and_request_latency(api, clo
 def test_timer_lag_shows_due_timers_nobody_fired(api, clock):
     api.report()
     clock.advance(days=1)
-    lag = [line for line in api.client.get("/metrics").text.splitlines() if line.startswith("gridflow_timer_lag")]
+    lag = [line for line in api.client.get("/metrics").text.splitlines()
+           if line.startswith("gridflow_timer_lag")]
     assert lag and float(lag[0].split()[-1]) > 3600
 
 
 def test_database_outage_is_503_problem_with_retry_after(api, monkeypatch):
     def down(*args, **kwargs):
-        raise DatabaseUnavailable("database unavailable or locked, nothing was changed", retry_after=2)
+        raise StoreUnavailable("database unavailable or locked, nothing was changed", retry_after=2)
 
-    monkeypatch.setattr("gridflow.service.queries.list_cases", down)
+    monkeypatch.setattr("gridflow.service.lists.list_cases", down)
     r = api.get("demo-admin", "/cases")
     assert r.status_code == 503 and r.headers["retry-after"] == "2"
     assert r.headers["content-type"] == "application/problem+json"
@@ -147,7 +151,7 @@ def test_unexpected_errors_are_500_problems_without_internals(api, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("gridflow.service.queries.worklist", broken)
+    monkeypatch.setattr("gridflow.service.lists.worklist", broken)
     client = TestClient(api.client.app, raise_server_exceptions=False)
     r = client.get("/api/v1/worklist", headers=auth("demo-admin"))
     assert r.status_code == 500 and r.json()["code"] == "internal_error"

@@ -33,8 +33,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def _app():
     """One app for the module (schemathesis needs it when tests are collected), on a throwaway SQLite file."""
     tmp = tempfile.mkdtemp(prefix="gridflow-contract-")
-    gf = bootstrap(Settings(database_url=f"sqlite:///{tmp}/contract.db", environment="test"), ManualClock(START),
-                   runner="inline")
+    gf = bootstrap(Settings(database_url=f"sqlite:///{tmp}/contract.db", environment="test"),
+                   ManualClock(START), runner="inline")
     for _ in range(3):  # a few real cases, so case routes also answer 200 for GF-2026-00000N
         report_case(gf.services, ReportCase("grid_event", Actor("gw-1", "grid_worker", "37060200100101"),
                                             title="井盖破损", reporter_phone="13812345678"))
@@ -43,7 +43,8 @@ def _app():
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app()).exclude(
-    path="/api/v1/events").exclude(method="DELETE")  # an endless stream by design (see test_live); deletes below
+    # an endless stream by design (see test_live); deletes below
+    path="/api/v1/events").exclude(method="DELETE")
 #: Revoking keys gets an app of its own, or it would revoke the keys the other operations use.
 revocations = schemathesis.openapi.from_asgi("/openapi.json", _app()).include(method="DELETE")
 BOUNDED = settings(max_examples=6, deadline=None, derandomize=True,

@@ -50,8 +50,10 @@ def test_validate_accepts_good_definitions(cli):
 def test_validate_names_file_line_and_element_of_every_problem(cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: broken\nversion: 1\ninitial: start\nroles: [grid_worker, nobody]\nstates:\n"
-                   "  start:\n    stage: report\n    timers:\n      - name: t\n        duration: 3 fortnights\n"
-                   "  end: {final: true}\nactions:\n  go: {from: [start], to: nowhere, roles: [grid_worker]}\n",
+                   "  start:\n    stage: report\n    timers:\n      - name: t\n"
+                   "        duration: 3 fortnights\n"
+                   "  end: {final: true}\nactions:\n"
+                   "  go: {from: [start], to: nowhere, roles: [grid_worker]}\n",
                    encoding="utf-8")
     r = cli("workflows", "validate", bad, EXAMPLE)
     assert r.exit_code == 1
@@ -114,7 +116,8 @@ def test_cases_show_prints_the_deadlines_and_the_timeline(cli, city):
     path, _, numbers = city
     r = cli("cases", "show", numbers[0], "--db", path)
     assert r.exit_code == 0
-    for text in (numbers[0], "待签收", "dept-urban", "签收时限", "reported in", "dispatch reported → dispatched",
+    for text in (numbers[0], "待签收", "dept-urban", "签收时限", "reported in",
+                 "dispatch reported → dispatched",
                  "timeline"):
         assert text in r.stdout, text
     missing = cli("cases", "show", "GF-2026-999999", "--db", path)
@@ -134,7 +137,8 @@ def test_migrate_moves_open_cases_to_a_new_version(cli, make_app, sqlite_url, tm
     db = sqlite_url.removeprefix("sqlite:///")
     bad = cli("workflows", "migrate", "property_repair", "--to", "2", "--db", db)
     assert bad.exit_code == 1 and "--map submitted=" in bad.stderr
-    assert cli("workflows", "migrate", "property_repair", "--to", "2", "--map", "oops", "--db", db).exit_code == 2
+    oops = cli("workflows", "migrate", "property_repair", "--to", "2", "--map", "oops", "--db", db)
+    assert oops.exit_code == 2
     r = cli("workflows", "migrate", "property_repair", "--to", "2", "--map", "submitted=received", "--db", db)
     assert r.exit_code == 0 and "moved 1 open case(s)" in r.stdout
     with gf.services.uow(write=False) as uow:
@@ -144,16 +148,17 @@ def test_migrate_moves_open_cases_to_a_new_version(cli, make_app, sqlite_url, tm
 
 def test_production_commands_call_the_celery_side_or_explain_its_absence(cli, monkeypatch):
     calls = []
-    import gridflow.adapters.celery_app as celery_app
-    import gridflow.adapters.scheduler as scheduler
+    import gridflow.processes.scheduler as scheduler
+    import gridflow.processes.worker as worker
 
     monkeypatch.setattr(scheduler, "run_scheduler", lambda settings: calls.append(("scheduler", settings)))
-    monkeypatch.setattr(celery_app, "run_worker", lambda settings, concurrency, loglevel:
+    monkeypatch.setattr(worker, "run_worker", lambda settings, concurrency, loglevel:
                         calls.append(("worker", concurrency, loglevel)))
     assert cli("scheduler").exit_code == 0
     assert cli("worker", "--concurrency", "4", "--loglevel", "WARNING").exit_code == 0
     assert calls[0][0] == "scheduler" and calls[1] == ("worker", 4, "WARNING")
-    monkeypatch.setitem(sys.modules, "gridflow.adapters.scheduler", None)  # as if production mode were absent
+    # as if production mode were absent:
+    monkeypatch.setitem(sys.modules, "gridflow.processes.scheduler", None)
     r = cli("scheduler")
     assert r.exit_code == 1 and "production mode is not available" in r.stderr
 

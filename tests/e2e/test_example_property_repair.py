@@ -29,7 +29,7 @@ def svc(make_app, db_url):
 
 @pytest.fixture
 def runner(svc, make_app):
-    from gridflow.adapters.timers import InlineTimerRunner
+    from gridflow.processes.runners import InlineTimerRunner
 
     return InlineTimerRunner(svc)
 
@@ -41,7 +41,8 @@ def act(svc, number, action, actor, **payload):
 def case(svc, number):
     with svc.uow(write=False) as uow:
         row = uow.cases.get(number)
-        return row, snapshot_of(row, svc.catalog.engine(row.workflow, row.workflow_version).definition.escalation.top)
+        return row, snapshot_of(
+            row, svc.catalog.engine(row.workflow, row.workflow_version).definition.escalation.top)
 
 
 def report(svc) -> str:

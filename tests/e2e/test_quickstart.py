@@ -23,8 +23,8 @@ TEST_COMMAND = ".venv/bin/python -m pytest -n 2"
 
 
 def _commands(text: str) -> list[str]:
-    return [line.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [line.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+            for line in block.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def test_the_readme_gives_the_two_commands_and_ci_runs_the_same_test_command():

@@ -53,8 +53,10 @@ def test_an_edited_event_is_caught_and_the_first_broken_link_named(app):
 
 def test_a_deleted_last_event_is_caught_by_the_chain_head(app):
     number = dispatched_case(app.services)
-    _tamper(app.services.db, "DELETE FROM case_events WHERE case_id = (SELECT id FROM cases WHERE number = :n) "
-            "AND seq = (SELECT max(seq) FROM case_events WHERE case_id = (SELECT id FROM cases WHERE number = :n))",
+    _tamper(app.services.db,
+            "DELETE FROM case_events WHERE case_id = (SELECT id FROM cases WHERE number = :n) "
+            "AND seq = (SELECT max(seq) FROM case_events "
+            "WHERE case_id = (SELECT id FROM cases WHERE number = :n))",
             {"n": number})
     report = verify_case(app.services, number)
     assert not report.ok and "chain head" in report.reason

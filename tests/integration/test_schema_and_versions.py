@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from gridflow.adapters.db import Database, SchemaMismatch
-from gridflow.engine.errors import StoreUnavailable as DatabaseUnavailable
+from gridflow.engine.errors import StoreUnavailable
 from gridflow.bootstrap import bootstrap
 from gridflow.engine.errors import DefinitionError
 from gridflow.service.catalog import SHIPPED_DIR
@@ -54,7 +54,7 @@ def test_database_ahead_or_behind_the_code_is_refused(sqlite_url, clock, sql, ex
 
 
 def test_unreachable_database_is_a_clear_error(clock):
-    with pytest.raises(DatabaseUnavailable, match="unreachable"):
+    with pytest.raises(StoreUnavailable, match="unreachable"):
         bootstrap(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"), clock, runner="none")
 
 

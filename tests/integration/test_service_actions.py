@@ -198,7 +198,7 @@ def test_report_with_unknown_unit_is_refused_before_anything_is_written(app):
 
 def test_report_located_by_coordinates_lands_in_the_right_grid(app):
     from gridflow.engine.case import Actor
-    from gridflow.service.seed import grid_center
+    from gridflow.demo.seed import grid_center
     lat, lon = grid_center("37060200200102")
     r = report(app.services, reporter=Actor("op-1", "hotline_operator", "370602"), lat=lat, lon=lon,
                reporter_name="张三", reporter_phone="13800000000")
@@ -210,7 +210,7 @@ def test_report_located_by_coordinates_lands_in_the_right_grid(app):
 def test_locked_sqlite_database_gets_a_clear_error_and_nothing_changes(make_app, sqlite_url):
     import sqlite3
 
-    from gridflow.engine.errors import StoreUnavailable as DatabaseUnavailable
+    from gridflow.engine.errors import StoreUnavailable
 
     app = make_app(sqlite_url, sqlite_busy_timeout=0.2)
     r = report(app.services)
@@ -218,7 +218,7 @@ def test_locked_sqlite_database_gets_a_clear_error_and_nothing_changes(make_app,
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
     try:
-        with pytest.raises(DatabaseUnavailable) as exc:
+        with pytest.raises(StoreUnavailable) as exc:
             act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"})
         assert exc.value.status == 503 and exc.value.details.get("retry_after")
     finally:

@@ -1,4 +1,8 @@
-"""Durable timers: fired through the service, idempotent, caught up after downtime, shared by runners."""
+"""Durable timers: fired through the service, idempotent, caught up after downtime, shared by runners.
+
+What every runner must do is tests/contract/test_timer_runners.py; here, the service entry and the
+in-process runners' own details.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,26 @@ from datetime import timedelta
 from sqlmodel import select
 
 from gridflow.adapters.orm import EventRow, TimerRow
-from gridflow.adapters.timers import InlineTimerRunner
-from gridflow.service.timers import fire_timer
+from gridflow.adapters.timer_store import SqlTimerStore
+from gridflow.processes.runners import InlineTimerRunner
+from gridflow.service.timers import fire_timers
 from tests.integration.helpers import HOUSING, act, dispatched_case, snapshot
+
+
+def _fire(svc, timer_id):
+    [outcome] = fire_timers(svc, [timer_id])
+    return outcome
+
+
+def _claim(svc, runner):
+    """Claim what is due, as a runner does before firing: the ids."""
+    claimed = SqlTimerStore(svc.db).claim(svc.clock.now(), runner, svc.settings.timer_claim_seconds,
+                                          limit=svc.settings.timer_batch_size)
+    return [timer_id for timer_id, _due in claimed]
 
 
 def _events(svc, number, type_):
     return [e for e in snapshot(svc, number)[1] if e.type == type_]
-
-
-def test_unacknowledged_case_escalates_to_street_after_one_working_day(app, clock):
-    number = dispatched_case(app.services)  # Wed 2026-09-30 08:00 local, the last working day before the holiday
-    clock.set(clock.now() + timedelta(days=8, hours=1))  # Thu 2026-10-08 09:00 local: still within the day
-    app.runner.run_due()
-    assert not _events(app.services, number, "DeadlineBreached")
-    clock.set(clock.now() + timedelta(hours=9))  # after close of business on 10-08
-    app.runner.run_due()
-    row, events, timers = snapshot(app.services, number)
-    breaches = [e for e in events if e.type == "DeadlineBreached"]
-    assert len(breaches) == 1 and breaches[0].data["deadline"].startswith("acknowledge")
-    assert row.escalation_level == 1 and row.escalation_unit == "370602001"  # 向阳街道
-    assert any(e.type == "DeadlineWarned" for e in events)
-    assert [t.kind for t in timers] == ["breach"]  # the repeat: a further breach climbs further
 
 
 def test_runner_started_after_downtime_fires_what_fell_due_once_each(app, clock):
@@ -49,8 +51,8 @@ def test_firing_a_timer_twice_changes_nothing(app, clock):
     _, _, timers = snapshot(app.services, number)
     breach = next(t for t in timers if t.kind == "breach")
     clock.set(breach.due_at + timedelta(seconds=1))
-    assert fire_timer(app.services, breach.id).status == "fired"
-    assert fire_timer(app.services, breach.id).status == "missing"
+    assert _fire(app.services, breach.id).status == "fired"
+    assert _fire(app.services, breach.id).status == "missing"
     assert len(_events(app.services, number, "DeadlineBreached")) == 1
 
 
@@ -61,15 +63,15 @@ def test_timer_of_a_case_that_moved_on_is_stale(app, clock):
     # Re-insert a copy of the old row as if a broker redelivered it after the case moved on.
     act(app.services, number, "acknowledge", HOUSING)
     with app.services.uow() as uow:
-        ghost = TimerRow(case_id=breach.case_id, key=breach.key, deadline_id=breach.deadline_id, kind="breach",
-                         due_at=breach.due_at, set_at_version=breach.set_at_version)
+        ghost = TimerRow(case_id=breach.case_id, key=breach.key, deadline_id=breach.deadline_id,
+                         kind="breach", due_at=breach.due_at, set_at_version=breach.set_at_version)
         uow.session.add(ghost)
         uow.session.flush()
         ghost_id = ghost.id
         uow.commit()
     clock.set(breach.due_at + timedelta(hours=1))
     before = snapshot(app.services, number)[0].version
-    assert fire_timer(app.services, ghost_id).status == "stale"
+    assert _fire(app.services, ghost_id).status == "stale"
     assert snapshot(app.services, number)[0].version == before
     assert not _events(app.services, number, "DeadlineBreached")
 
@@ -119,8 +121,7 @@ def test_two_runners_side_by_side_fire_each_timer_once(make_app, db_url, clock):
 def test_expired_claim_of_a_dead_runner_is_taken_over(app, clock):
     number = dispatched_case(app.services)
     clock.set(clock.now() + timedelta(days=9))
-    from gridflow.service.timers import claim_due_timers
-    claimed = claim_due_timers(app.services, "runner-that-dies")
+    claimed = _claim(app.services, "runner-that-dies")
     assert claimed
     assert InlineTimerRunner(app.services).run_due() == []  # claims still held
     clock.advance(seconds=app.services.settings.timer_claim_seconds + 1)
@@ -129,22 +130,11 @@ def test_expired_claim_of_a_dead_runner_is_taken_over(app, clock):
     assert len(_events(app.services, number, "DeadlineBreached")) == 1
 
 
-def test_rating_deadline_passing_rates_by_default(app, clock):
-    number = dispatched_case(app.services)
-    act(app.services, number, "acknowledge", HOUSING)
-    act(app.services, number, "reply", HOUSING, {"result": "已更换灯泡"})
-    clock.set(clock.now() + timedelta(days=30))
-    app.runner.run_due()
-    row, events, _ = snapshot(app.services, number)
-    assert row.state in ("reviewing",) and row.rating == "satisfied"
-    assert any(e.type == "ActionTaken" and e.data["action"] == "rate_by_default" for e in events)
-
-
 def test_thread_runner_fires_timers_and_delivers_the_outbox_in_the_background(app, clock):
     import time
 
     from gridflow.adapters.orm import OutboxRow
-    from gridflow.adapters.timers import ThreadTimerRunner
+    from gridflow.processes.runners import ThreadTimerRunner
 
     number = dispatched_case(app.services)
     clock.set(clock.now() + timedelta(days=9))
@@ -167,11 +157,9 @@ def test_thread_runner_fires_timers_and_delivers_the_outbox_in_the_background(ap
 
 
 def test_a_batch_of_timers_fires_in_one_transaction_each_once(app, clock):
-    from gridflow.service.timers import claim_due_timers, fire_timers
-
     numbers = [dispatched_case(app.services) for _ in range(4)]
     clock.set(clock.now() + timedelta(days=9))
-    ids = [i for i, _ in claim_due_timers(app.services, "w")]
+    ids = _claim(app.services, "w")
     outcomes = fire_timers(app.services, ids + ids[:2])  # a redelivered duplicate inside the batch
     assert sorted(o.timer_id for o in outcomes) == sorted(ids)
     assert {o.status for o in outcomes} == {"fired"}
@@ -186,7 +174,7 @@ def test_a_batch_that_meets_a_concurrent_change_falls_back_to_one_by_one(app, cl
 
     numbers = [dispatched_case(app.services) for _ in range(3)]
     clock.set(clock.now() + timedelta(days=9))
-    ids = [i for i, _ in service_cases.claim_due_timers(app.services, "w")]
+    ids = _claim(app.services, "w")
     real_fire_in = service_cases._fire_in
     calls = {"n": 0}
 

@@ -32,10 +32,12 @@ WORKFLOWS = Path(__file__).parent / "workflows"
 #: fault_drill's only deadline.
 DEADLINE = timedelta(minutes=10)
 DISPATCHER = Actor("cd-1", "community_dispatcher", "370602001001")
-WORKER_CODE = ("import sys; from gridflow.adapters.celery_app import run_worker; from gridflow.settings import Settings; "
-               "sys.exit(run_worker(Settings(), concurrency=int(sys.argv[1])))")
-SCHEDULER_CODE = ("import json, sys; from gridflow.adapters.scheduler import run_scheduler; "
-                  "from gridflow.settings import Settings; run_scheduler(Settings(), **json.loads(sys.argv[1]))")
+WORKER_CODE = ("import sys; from gridflow.processes.worker import run_worker; "
+               "from gridflow.bootstrap import Wiring; from gridflow.settings import Settings; "
+               "sys.exit(run_worker(Wiring(Settings()), concurrency=int(sys.argv[1])))")
+SCHEDULER_CODE = ("import json, sys; from gridflow.processes.scheduler import run_scheduler; "
+                  "from gridflow.bootstrap import Wiring; from gridflow.settings import Settings; "
+                  "run_scheduler(Wiring(Settings()), **json.loads(sys.argv[1]))")
 
 
 def truncate(url: str) -> None:
@@ -117,8 +119,9 @@ class Deployment:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDFLOW_")}
         env.update(
-            GRIDFLOW_ENVIRONMENT="production", GRIDFLOW_DATABASE_URL=self.url, GRIDFLOW_BROKER_URL=self.redis_url,
-            GRIDFLOW_REDIS_PREFIX=self.prefix, GRIDFLOW_WORKFLOWS_DIR=str(WORKFLOWS), GRIDFLOW_SEED_DEMO="false",
+            GRIDFLOW_ENVIRONMENT="production", GRIDFLOW_DATABASE_URL=self.url,
+            GRIDFLOW_BROKER_URL=self.redis_url, GRIDFLOW_REDIS_PREFIX=self.prefix,
+            GRIDFLOW_WORKFLOWS_DIR=str(WORKFLOWS), GRIDFLOW_SEED_DEMO="false",
             GRIDFLOW_TIMER_CLAIM_SECONDS="4", GRIDFLOW_TIMER_POLL_INTERVAL="0.2", GRIDFLOW_LOG_JSON="true",
             PYTHONUNBUFFERED="1",
         )
@@ -129,8 +132,8 @@ class Deployment:
         from gridflow.settings import Settings
 
         env = self.env()
-        return Settings(database_url=self.url, broker_url=env["GRIDFLOW_BROKER_URL"], redis_prefix=self.prefix,
-                        workflows_dir=WORKFLOWS, seed_demo=True,
+        return Settings(database_url=self.url, broker_url=env["GRIDFLOW_BROKER_URL"],
+                        redis_prefix=self.prefix, workflows_dir=WORKFLOWS, seed_demo=True,
                         timer_claim_seconds=float(env["GRIDFLOW_TIMER_CLAIM_SECONDS"]),
                         timer_poll_interval=float(env["GRIDFLOW_TIMER_POLL_INTERVAL"]))
 
@@ -160,7 +163,8 @@ class Deployment:
     # -- cases and timers --
 
     def open_cases(self, n: int, due_in: float, spread: float = 0.0) -> list[str]:
-        """Open ``n`` fault_drill cases whose deadlines fall due ``due_in`` … ``due_in + spread`` s from now."""
+        """Open ``n`` fault_drill cases whose deadlines fall due ``due_in`` … ``due_in + spread`` s \
+from now."""
         from gridflow.bootstrap import bootstrap
         from gridflow.service.cases import ReportCase, report_case
 
@@ -170,7 +174,8 @@ class Deployment:
         self._apps.append(app)
         numbers = []
         for i in range(n):
-            numbers.append(report_case(app.services, ReportCase("fault_drill", DISPATCHER, title=f"drill {i}")).number)
+            numbers.append(report_case(app.services,
+                                       ReportCase("fault_drill", DISPATCHER, title=f"drill {i}")).number)
             if n > 1:
                 clock.advance(seconds=spread / (n - 1))
         return numbers
@@ -186,7 +191,8 @@ class Deployment:
     def breaches(self) -> int:
         return self.sql("SELECT count(*) FROM case_events WHERE type = 'DeadlineBreached'")[0][0]
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str,
+                 interval: float = 0.1) -> None:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if predicate():
@@ -196,7 +202,8 @@ class Deployment:
                     raise AssertionError(f"{proc.name} exited: {proc.log_lines()[-20:]}")
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; breaches={self.breaches()}\n"
-                             + "\n".join(f"--- {p.name}\n" + "\n".join(p.log_lines()[-15:]) for p in self.procs))
+                             + "\n".join(f"--- {p.name}\n" + "\n".join(p.log_lines()[-15:])
+                                         for p in self.procs))
 
     def assert_each_timer_took_effect_once(self, numbers: list[str]) -> None:
         """The end of every fault test: one breach and one escalation per due timer, nothing left pending."""
@@ -209,8 +216,10 @@ class Deployment:
         per_case = {r.number: (r.breached, r.escalated) for r in rows}
         assert set(per_case) == set(numbers)
         wrong = {n: v for n, v in per_case.items() if v != (1, 1)}
-        assert not wrong, f"cases whose timer did not take effect exactly once (breaches, escalations): {wrong}"
-        total = self.sql("SELECT count(*) FROM case_events WHERE type IN ('DeadlineBreached', 'CaseEscalated')")
+        assert not wrong, ("cases whose timer did not take effect exactly once (breaches, escalations): "
+                           f"{wrong}")
+        total = self.sql("SELECT count(*) FROM case_events "
+                         "WHERE type IN ('DeadlineBreached', 'CaseEscalated')")
         assert total[0][0] == 2 * len(numbers)
         assert self.sql("SELECT count(*) FROM timers")[0][0] == 0
 

@@ -14,7 +14,8 @@ from gridflow.settings import Settings
 
 
 def _conf(**settings):
-    return make_celery(Settings(broker_url="redis://127.0.0.1:6379/0", redis_prefix="city-a", **settings)).conf
+    return make_celery(Settings(broker_url="redis://127.0.0.1:6379/0", redis_prefix="city-a",
+                                **settings)).conf
 
 
 def test_tasks_are_acknowledged_late_and_requeued_when_their_worker_dies():

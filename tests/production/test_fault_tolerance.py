@@ -38,7 +38,8 @@ def _hold_case_lock(dep, number: str):
 
 def _kill_mid_batch(dep, kill, *, replace: bool) -> None:
     numbers = dep.open_cases(30, due_in=1.0)  # one instant: the scheduler queues them as batches of 10
-    last = dep.sql("SELECT c.number FROM timers t JOIN cases c ON c.id = t.case_id ORDER BY t.id DESC LIMIT 1")[0][0]
+    last = dep.sql("SELECT c.number FROM timers t JOIN cases c ON c.id = t.case_id "
+                   "ORDER BY t.id DESC LIMIT 1")[0][0]
     eng, conn = _hold_case_lock(dep, last)  # the last timer of the last batch
     try:
         dep.start_scheduler(task_size=10)
@@ -116,8 +117,9 @@ def _free_port() -> int:
 def _redis_server(port: int, tmp) -> subprocess.Popen:
     server = shutil.which("redis-server")
     assert server, "redis-server must be installed for the restart test"
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import redis
 
     client = redis.Redis(port=port)
@@ -160,7 +162,8 @@ def test_stopped_scheduler_catches_up_on_restart_and_records_lateness(deployment
     scheduler = dep.start_scheduler()
     dep.start_worker()
     client = dep.redis()
-    dep.wait_for(lambda: client.zcard(f"{dep.prefix}:timers:index") == len(indexed), 20, "the index to be built")
+    dep.wait_for(lambda: client.zcard(f"{dep.prefix}:timers:index") == len(indexed), 20,
+                 "the index to be built")
     scheduler.stop()
     assert dep.breaches() == 0
     unseen = dep.open_cases(10, due_in=1.0, spread=1.0)  # created while no scheduler runs
@@ -188,7 +191,8 @@ def test_two_schedulers_at_once_fire_each_timer_once(deployment):
     time.sleep(1.0)
     dep.assert_each_timer_took_effect_once(numbers)
     # Both schedulers did share the work, and every firing was logged with its case and timer.
-    fired = [r for p in dep.procs if p.name.startswith("worker") for r in p.json_logs() if r["msg"] == "timer fired"]
+    fired = [r for p in dep.procs if p.name.startswith("worker")
+             for r in p.json_logs() if r["msg"] == "timer fired"]
     assert len(fired) == len(numbers)
     assert all(r["case"] in numbers and isinstance(r["timer_id"], int) for r in fired)
     assert sorted({r["case"] for r in fired}) == sorted(numbers)
@@ -198,10 +202,11 @@ def test_database_away_briefly_workers_retry_and_recover(deployment):
     dep = deployment
     dep.extra_env["GRIDFLOW_TIMER_CLAIM_SECONDS"] = "10"  # a batch may wait out ~3.6 s of outage in place
     dbname = sa.engine.make_url(dep.url).database
-    admin = sa.create_engine(sa.engine.make_url(dep.url).set(database="postgres"), isolation_level="AUTOCOMMIT",
-                             poolclass=sa.pool.NullPool)
+    admin = sa.create_engine(sa.engine.make_url(dep.url).set(database="postgres"),
+                             isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     numbers = dep.open_cases(60, due_in=1.0)
-    last = dep.sql("SELECT c.number FROM timers t JOIN cases c ON c.id = t.case_id ORDER BY t.id DESC LIMIT 1")[0][0]
+    last = dep.sql("SELECT c.number FROM timers t JOIN cases c ON c.id = t.case_id "
+                   "ORDER BY t.id DESC LIMIT 1")[0][0]
     eng, conn = _hold_case_lock(dep, last)  # keeps one batch in progress until the database goes
     try:
         dep.start_scheduler()
@@ -226,11 +231,13 @@ def test_database_away_briefly_workers_retry_and_recover(deployment):
     time.sleep(1.0)
     dep.assert_each_timer_took_effect_once(numbers)
     retries = [r for r in worker.json_logs() if r["msg"].startswith("database unavailable, retrying")]
-    assert any("timer_id" in r or "timer_ids" in r for r in retries), "the worker waited the outage out in place"
+    assert any("timer_id" in r or "timer_ids" in r for r in retries), \
+        "the worker waited the outage out in place"
 
 
 def test_notifications_reach_a_flaky_webhook_once_each(deployment):
-    """Breach and escalation notices leave through the outbox; a receiver that fails at first gets them later."""
+    """Breach and escalation notices leave through the outbox; a receiver that fails at first gets them \
+later."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from gridflow.adapters.notifiers import LogNotifier, WebhookNotifier
 from gridflow.adapters.orm import OutboxRow
-from gridflow.adapters.outbox import MAX_ATTEMPTS, backoff, dispatch_outbox
+from gridflow.processes.outbox import MAX_ATTEMPTS, backoff, dispatch_outbox
 from gridflow.service.cases import ReportCase, report_case
 
 from .support import DEADLINE, DISPATCHER, WORKFLOWS
@@ -35,7 +35,8 @@ class Receiver:
         return httpx.Response(self.status)
 
     def notifier(self) -> WebhookNotifier:
-        return WebhookNotifier("http://receiver.test/hook", client=httpx.Client(transport=httpx.MockTransport(self)))
+        return WebhookNotifier("http://receiver.test/hook",
+                               client=httpx.Client(transport=httpx.MockTransport(self)))
 
 
 def _breach(app, clock, n: int = 1) -> None:
@@ -63,7 +64,8 @@ def test_notifications_are_posted_once_with_an_idempotency_key(app, clock):
     receiver = Receiver()
     report = dispatch_outbox(app.services, [LogNotifier(), receiver.notifier()])
     assert report.sent == 2
-    assert {r.headers["Idempotency-Key"] for r in receiver.received} == {f"gridflow-outbox-{row[0]}" for row in _outbox(app)}
+    assert ({r.headers["Idempotency-Key"] for r in receiver.received}
+            == {f"gridflow-outbox-{row[0]}" for row in _outbox(app)})
     kinds = sorted(r.read().decode() for r in receiver.received)
     assert '"kind":"breached"' in kinds[0] and '"case":"GF-2026-000001"' in kinds[0]
     assert [row[1] for row in _outbox(app)] == ["sent", "sent"]

@@ -13,7 +13,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from gridflow.adapters.scheduler import Scheduler, TimerIndex, index_key, marker_key
+from gridflow.adapters.timer_index import TimerIndex, index_key, marker_key
+from gridflow.processes.celery_runner import Scheduler
 from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action
 
 from .support import DEADLINE, DISPATCHER, WORKFLOWS, truncate
@@ -63,7 +64,8 @@ def _started(app, client, cases: int, **options) -> tuple[Scheduler, RecordingCe
 
 
 def _open(app, n: int) -> list[str]:
-    return [report_case(app.services, ReportCase("fault_drill", DISPATCHER, title=f"c{i}")).number for i in range(n)]
+    return [report_case(app.services, ReportCase("fault_drill", DISPATCHER, title=f"c{i}")).number
+            for i in range(n)]
 
 
 def _timer_ids(app) -> list[int]:
@@ -91,7 +93,8 @@ def test_index_lost_to_a_flush_is_rebuilt_and_reservations_released(world, clock
     client.delete(index_key(app.settings), marker_key(app.settings))  # Redis lost everything, queue included
     s.step()
     s.step()
-    assert sorted(celery.timer_ids()) == sorted(_timer_ids(app) * 2), "queued again: the first tasks may be gone"
+    assert sorted(celery.timer_ids()) == sorted(_timer_ids(app) * 2), \
+        "queued again: the first tasks may be gone"
     assert client.exists(marker_key(app.settings))
 
 
@@ -159,7 +162,8 @@ def test_timers_created_later_are_found_even_when_an_earlier_id_commits_last(wor
     case_id = report_case(app.services, ReportCase("fault_drill", DISPATCHER)).number
     late_id = slow.execute(sa.text(
         "INSERT INTO timers (case_id, key, deadline_id, kind, due_at, status, set_at_version) "
-        "SELECT id, 'extra', 'extra', 'breach', now(), 'pending', 1 FROM cases WHERE number = :n RETURNING id"),
+        "SELECT id, 'extra', 'extra', 'breach', now(), 'pending', 1 FROM cases WHERE number = :n "
+        "RETURNING id"),
         {"n": case_id}).scalar()
     _open(app, 1)  # a later id, committed first
     s.step()

@@ -1,4 +1,4 @@
-"""In-memory fakes of the storage port (``gridflow.service.ports``), for service tests without a database.
+"""In-memory fakes of the storage port (``gridflow.adapters.ports``), for service tests without a database.
 
 ``FakeStore`` holds what is committed; each ``FakeUnitOfWork`` works on a copy and puts it back only
 on ``commit()``, so a use case that fails leaves the store exactly as it was, as a transaction would.
@@ -15,12 +15,12 @@ from typing import Any, Callable, Mapping
 from gridflow.engine.case import Notification
 from gridflow.engine.clock import Clock
 from gridflow.engine.errors import CaseNotFound, ConcurrentWrite, VersionConflict
-from gridflow.service.ports import (
+from gridflow.adapters.ports import (
     CaseRepository, CaseUpdate, ChainedEvent, NewCase, PriorResult, StoredCase, TakenTimer, UnitOfWork,
 )
 from gridflow.service.catalog import WorkflowCatalog
 from gridflow.service.context import Services
-from gridflow.service.seed import demo_units
+from gridflow.demo.seed import demo_units
 from gridflow.service.units import UnitDirectory, UnitInfo
 from gridflow.settings import Settings
 from tests.unit.helpers import CALENDARS

@@ -92,7 +92,8 @@ class Runner:
 
     def timer(self, kind: str, deadline_prefix: str = "") -> TimerSpec:
         """The one pending timer of this kind (for deadlines whose id starts with the prefix)."""
-        found = [t for t in self.pending.values() if t.kind == kind and t.deadline_id.startswith(deadline_prefix)]
+        found = [t for t in self.pending.values()
+                 if t.kind == kind and t.deadline_id.startswith(deadline_prefix)]
         assert len(found) == 1, found
         return found[0]
 

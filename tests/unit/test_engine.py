@@ -113,7 +113,8 @@ def test_a_choice_outside_its_choices_is_invalid(run):
     awaiting_feedback(run)
     with pytest.raises(PayloadInvalid) as err:
         run.act("rate", REPORTER, {"rating": "ecstatic"})
-    assert err.value.details["fields"]["rating"] == "must be one of satisfied, basically_satisfied, dissatisfied"
+    assert (err.value.details["fields"]["rating"]
+            == "must be one of satisfied, basically_satisfied, dissatisfied")
     assert err.value.details["expected"][0]["choices"] == ["satisfied", "basically_satisfied", "dissatisfied"]
 
 
@@ -206,7 +207,8 @@ def test_dispatch_stops_triage_as_met_and_starts_the_acknowledge_deadline(run):
     assert stopped.data["reason"] == "state_left"
     assert run.decisions[-1].cancel == ("triage.1",)
     assert [t.deadline_id for t in run.pending.values()] == ["acknowledge.2", "acknowledge.2"]
-    assert local(run.deadline("acknowledge").due_at) == at(2026, 3, 10, 17, 30)  # close of the next working day
+    # close of the next working day
+    assert local(run.deadline("acknowledge").due_at) == at(2026, 3, 10, 17, 30)
     assert run.case.holder_unit == "housing"
     assigned = next(e for e in run.events if e.type == "CaseAssigned")
     assert assigned.data == {"from_unit": "community-1", "to_unit": "housing"}
@@ -262,7 +264,8 @@ def test_repeated_breach_climbs_further_up_the_ladder(run):
     dispatched(run)
     run.advance_to(at(2026, 3, 12, 17, 30))  # Tue, Wed, Thu close of business: three breaches
     assert run.case.escalation_level == 3
-    assert [e.data["to_level"] for e in run.events if e.type == "CaseEscalated"] == ["street", "district", "city"]
+    assert ([e.data["to_level"] for e in run.events if e.type == "CaseEscalated"]
+            == ["street", "district", "city"])
     assert run.deadline("acknowledge").breaches == 3 and run.case.breach_count == 3
 
 
@@ -365,7 +368,8 @@ def test_moves_resolved_by_the_engine_are_those_the_transitions_machine_would_ma
                     else:
                         moved = machine.events[act.name].trigger(model, payload=payload)
                         expected = model.state if moved else None
-                    assert engine.destination(source, act.name, payload) == expected, (defn.key, act.name, payload)
+                    assert engine.destination(source, act.name, payload) == expected, (
+                        defn.key, act.name, payload)
 
 
 def test_every_engine_of_a_definition_shares_one_machine_and_it_dies_with_the_definition(grid_event):
@@ -401,7 +405,8 @@ def test_suspending_pauses_the_handling_deadline_and_resuming_gives_back_the_tim
     run.act("resume", DEPT)  # Thursday 09:00 with 14 working hours left
     resumed = run.deadline("handle")
     assert resumed.status == "running" and resumed.generation == paused.generation + 1
-    assert local(resumed.due_at) == at(2026, 3, 13, 17, 0)  # Thursday 09:00-17:30 holds 7h, Friday the other 7h
+    # Thursday 09:00-17:30 holds 7h, Friday the other 7h
+    assert local(resumed.due_at) == at(2026, 3, 13, 17, 0)
     assert resumed.pauses == ((at(2026, 3, 9, 12, 0), at(2026, 3, 12, 9, 0)),)
     assert run.case.sla_paused_seconds == (at(2026, 3, 12, 9, 0) - at(2026, 3, 9, 12, 0)).total_seconds()
     assert {t.generation for t in run.pending.values()} == {resumed.generation}
@@ -451,9 +456,11 @@ def test_explain_shows_calendar_start_pauses_extensions_and_time_used_and_left(r
     run.act("resume", DEPT)  # Monday 12:00: lunch follows, so the clock stands until 13:30
     run.act("request_extension", DEPT, {"duration": "4wh", "reason": "配件延误"})
     run.act("approve_extension", STREET)
-    [entry] = run.engine.explain(run.case, at(2026, 3, 9, 14, 30))
-    assert entry["deadline"] == "handle.3" and entry["label"] == "处置时限" and entry["label_en"] == "Handling deadline"
-    assert entry["calendar"]["name"] == "cn" and entry["calendar"]["periods"] == ["08:30-12:00", "13:30-17:30"]
+    [entry] = [e.as_dict() for e in run.engine.explain(run.case, at(2026, 3, 9, 14, 30))]
+    assert (entry["deadline"] == "handle.3" and entry["label"] == "处置时限"
+            and entry["label_en"] == "Handling deadline")
+    assert (entry["calendar"]["name"] == "cn"
+            and entry["calendar"]["periods"] == ["08:30-12:00", "13:30-17:30"])
     assert entry["started_at"] == iso(at(2026, 3, 9, 10, 0))
     assert entry["pauses"] == [{"from": iso(at(2026, 3, 9, 11, 0)), "to": iso(at(2026, 3, 9, 12, 0))}]
     assert entry["extensions"][0]["by"] == "4wh" and entry["extensions"][0]["added_s"] == 4 * 3600
@@ -461,7 +468,8 @@ def test_explain_shows_calendar_start_pauses_extensions_and_time_used_and_left(r
     # 1 hour used before the pause, 1 more after lunch; 16 + 4 allowed; the pause hour came back
     assert entry["used_s"] == 2 * 3600 and entry["allowed_s"] == 20 * 3600 and entry["left_s"] == 18 * 3600
     assert entry["current_due"] == iso(at(2026, 3, 11, 17, 30))  # 19 working hours after Monday 12:00
-    assert (entry["status"], entry["light"], entry["overdue"], entry["breaches"]) == ("running", "green", False, 0)
+    assert ((entry["status"], entry["light"], entry["overdue"], entry["breaches"])
+            == ("running", "green", False, 0))
 
 
 def test_sla_status_picks_the_most_urgent_running_deadline(run):
@@ -548,8 +556,8 @@ def test_explain_and_sla_status_clamp_an_earlier_now_too(run):
     dispatched(run, hours=2)
     run.advance(hours=1)
     run.act("acknowledge", DEPT)  # 12:00
-    later = run.engine.explain(run.case, run.case.updated_at)[0]["used_s"]
-    earlier = run.engine.explain(run.case, run.case.updated_at - timedelta(hours=5))[0]["used_s"]
+    later = run.engine.explain(run.case, run.case.updated_at)[0].used_s
+    earlier = run.engine.explain(run.case, run.case.updated_at - timedelta(hours=5))[0].used_s
     assert earlier == later == 0
     status = run.engine.sla_status(run.case, run.case.updated_at - timedelta(hours=5))
     assert status["left_s"] == 16 * 3600
@@ -580,4 +588,113 @@ def test_enter_state_restarts_the_deadlines_of_the_current_state(run, grid_event
     assert decision.events[0].data["reason"] == "restarted"
     assert decision.cancel == (old.id,)
     [new] = decision.case.deadlines
-    assert new.timer == "handle" and new.id != old.id and new.started_at == run.clock.now() + timedelta(hours=1)
+    assert (new.timer == "handle" and new.id != old.id
+            and new.started_at == run.clock.now() + timedelta(hours=1))
+
+
+# --- notifications: texts and recipients from the definition --------------------------------
+
+NOTIFYING = """
+name: notifying
+version: 1
+calendar: 24x7
+roles: [community_dispatcher, department_handler, supervisor]
+escalation:
+  ladder: [community, street]
+  labels: {street: {zh: 街道, en: Street}}
+initial: reported
+states:
+  reported:
+    holder: community_dispatcher
+    timers:
+      - name: triage
+        label: {zh: 研判时限, en: Triage deadline}
+        duration: 2h
+        warn_at: [0.5]
+        repeat: 1h
+        on_breach: {escalate: true, supervise: true, notify: [community_dispatcher]}
+    stage: triage
+  dispatched: {holder: department_handler}
+  closed: {final: true}
+actions:
+  dispatch:
+    label: {zh: 派发, en: Dispatch}
+    from: reported
+    to: dispatched
+    roles: [community_dispatcher]
+    fields: {department: unit}
+    assign: department
+  close: {from: dispatched, to: closed, roles: [department_handler]}
+"""
+
+WORDED = NOTIFYING + """
+notifications:
+  warned: {message: "{number} 的{timer}过半，{due} 到期", to: [$holder, supervisor]}
+  breached: {to: [supervisor]}
+  escalated: {message: "{number}: {from_level} → {level} ({level_label})"}
+"""
+
+
+def notifying_run(text: str) -> Runner:
+    run = Runner(Engine(workflow(text), CALENDARS), ManualClock(MONDAY_9))
+    run.open()
+    return run
+
+
+def test_a_workflow_that_says_nothing_about_notifications_gets_the_language_defaults():
+    run = notifying_run(NOTIFYING)
+    due = run.deadline("triage").due_at.isoformat()
+    [warned] = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert (warned.kind, warned.roles, warned.message) == ("warned", ("community_dispatcher",),
+                                                         f"C-1: 研判时限 即将到期 ({due})")
+    notes = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert [(n.kind, n.roles, n.message) for n in notes] == [
+        ("breached", ("community_dispatcher",), "C-1: 研判时限 已超期"),
+        ("supervised", ("supervisor",), "C-1: 已列入督办"),
+        ("escalated", ("supervisor",), "C-1: 升级至街道"),
+    ]
+    notes = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert [(n.kind, n.message) for n in notes] == [
+        ("breached", "C-1: 研判时限 已超期"), ("alert", "C-1: 已在最高层级(street)，无法再升级，请督办")]
+    run.act("dispatch", COMMUNITY, {"department": "housing"})
+    [assigned] = run.decisions[-1].notifications
+    assert (assigned.kind, assigned.unit, assigned.roles, assigned.message) == (
+        "assigned", "housing", ("department_handler",), "C-1: 新案件 派发")
+
+
+def test_a_workflow_words_its_own_notifications_and_says_who_gets_them():
+    run = notifying_run(WORDED)
+    due = run.deadline("triage").due_at.isoformat()
+    [warned] = [n for d in run.advance(hours=1) for n in d.notifications]
+    assert warned.roles == ("community_dispatcher", "supervisor")
+    assert warned.message == f"C-1 的研判时限过半，{due} 到期"
+    notes = {n.kind: n for d in run.advance(hours=1) for n in d.notifications}
+    assert notes["breached"].roles == ("supervisor",) and notes["breached"].message == "C-1: 研判时限 已超期"
+    assert notes["escalated"].message == "C-1: community → street (街道)"
+    assert notes["supervised"].message == "C-1: 已列入督办"  # not restated: the default
+
+
+def test_shipped_workflows_speak_with_the_language_defaults(shipped):
+    from gridflow.engine.definition import DEFAULT_NOTIFICATIONS
+
+    for defn in shipped.values():
+        assert "notifications" not in defn.raw, defn.key  # their stored text (and hash) stays as it was
+        assert dict(defn.notifications) == dict(DEFAULT_NOTIFICATIONS), defn.key
+
+
+# --- explain, typed ---------------------------------------------------------------------------
+
+def test_explain_answers_frozen_dataclasses_whose_dicts_are_the_api_shape(run):
+    import dataclasses
+
+    handling(run)
+    run.act("suspend", DEPT, {"reason": "等待配件"})
+    [entry] = run.engine.explain(run.case, run.clock.now())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.light = "red"
+    assert entry.label.zh == "处置时限" and entry.status == "paused" and entry.pauses[0].end is None
+    assert list(entry.as_dict()) == [
+        "deadline", "timer", "label", "label_en", "state", "status", "calendar", "duration", "started_at",
+        "original_due", "current_due", "pauses", "extensions", "allowed_s", "used_s", "left_s", "overdue",
+        "breaches", "warnings_fired", "light"]
+    assert entry.as_dict()["pauses"] == [{"from": iso(run.clock.now()), "to": None}]

@@ -6,13 +6,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from gridflow.service.privacy import (
-    CONTACT_ROLES, Caller, Scope, contact_for, events_for, mask_address, mask_name, mask_phone, mask_point,
-    mask_text, mask_value, sees_contact,
+from gridflow.service.auth import Caller
+from gridflow.service.masking import (
+    CONTACT_ROLES, contact_for, events_for, mask_address, mask_name, mask_phone, mask_point, mask_text,
+    mask_value, sees_contact,
 )
+from gridflow.service.scopes import Scope
 
 
-@pytest.mark.parametrize("name, masked", [("李明", "李*"), ("欧阳娜娜", "欧***"), ("Li", "L*"), ("", ""), (None, None)])
+@pytest.mark.parametrize("name, masked", [("李明", "李*"), ("欧阳娜娜", "欧***"), ("Li", "L*"), ("", ""),
+                                          (None, None)])
 def test_names_keep_only_the_first_character(name, masked):
     assert mask_name(name) == masked
 
@@ -58,9 +61,11 @@ ROW = SimpleNamespace(reporter_name="李明", reporter_phone="13812345678", addr
 def test_contact_is_whole_for_a_dispatcher_masked_for_a_supervisor_and_always_in_exports():
     dispatcher = Caller("cd-1", "community_dispatcher", "370602001001")
     whole = contact_for(dispatcher, ROW)
-    assert (whole.name, whole.phone, whole.address, whole.lat) == ("李明", "13812345678", "海港路12号", 37.5312)
+    assert ((whole.name, whole.phone, whole.address, whole.lat)
+            == ("李明", "13812345678", "海港路12号", 37.5312))
     masked = contact_for(Caller("sv-1", "supervisor", "370602"), ROW)
-    assert (masked.name, masked.phone, masked.address, masked.lat) == ("李*", "138****5678", "海港路**号", 37.531)
+    assert ((masked.name, masked.phone, masked.address, masked.lat)
+            == ("李*", "138****5678", "海港路**号", 37.531))
     assert masked.description == "请回电138****5678"
     assert contact_for(dispatcher, ROW, export=True).phone == "138****5678"
 

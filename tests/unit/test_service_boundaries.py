@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "gridflow"
-ABOVE_ADAPTERS = [*sorted((ROOT / "service").rglob("*.py")), *sorted((ROOT / "api").rglob("*.py")),
-                  ROOT / "bootstrap.py"]
+ABOVE_ADAPTERS = [*(p for layer in ("service", "api", "processes", "cli", "demo")
+                    for p in sorted((ROOT / layer).rglob("*.py"))), ROOT / "bootstrap.py"]
 
 
 def _imports_sqlalchemy_exc(path: Path) -> bool:

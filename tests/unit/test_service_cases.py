@@ -10,7 +10,7 @@ from gridflow.engine.case import Actor
 from gridflow.engine.clock import ManualClock
 from gridflow.engine.errors import ActionNotAllowed, VersionConflict
 from gridflow.service.cases import IdempotencyConflict, ReportCase, TakeAction, report_case, take_action
-from gridflow.service.ports import GENESIS_HASH
+from gridflow.adapters.ports import GENESIS_HASH
 from tests.unit.fakes import FakeStore, fake_services
 
 START = datetime(2026, 9, 30, 0, 0, tzinfo=timezone.utc)

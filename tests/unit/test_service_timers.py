@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from gridflow.engine.case import Actor
 from gridflow.engine.clock import ManualClock
 from gridflow.service.cases import ReportCase, report_case
-from gridflow.service.timers import fire_timer, fire_timers
+from gridflow.service.timers import fire_timers
 from tests.unit.fakes import FakeStore, fake_services
 
 START = datetime(2026, 9, 30, 0, 0, tzinfo=timezone.utc)
@@ -28,7 +28,7 @@ def test_an_unacknowledged_report_is_warned_then_breached_and_escalated_when_its
     (warning,) = [i for i, t in timers.items() if t.kind == "warning"]
     (breach,) = [i for i, t in timers.items() if t.kind == "breach"]
     clock.set(timers[breach].due_at)
-    fired = fire_timer(svc, warning)
+    fired, = fire_timers(svc, [warning])
     assert fired.status == "fired" and fired.number == number and fired.events
     assert warning not in store.timers(number)
     version = store.case(number).version
@@ -44,7 +44,7 @@ def test_a_timer_already_fired_is_missing_and_changes_nothing():
     store, clock, svc, number = _reported()
     timer_id = next(iter(store.timers(number)))
     clock.set(store.timers(number)[timer_id].due_at)
-    fire_timer(svc, timer_id)
+    fire_timers(svc, [timer_id])
     case, history = store.case(number), store.history(number)
-    assert fire_timer(svc, timer_id).status == "missing"
+    assert fire_timers(svc, [timer_id])[0].status == "missing"
     assert store.case(number) == case and store.history(number) == history

@@ -173,8 +173,10 @@ class CaseLife(RuleBasedStateMachine):
                 continue
             assert d.state == case.state
             if d.next_breach_at is not None:
-                breach = [t for t in self.run.pending.values() if t.deadline_id == d.id and t.kind == "breach"]
-                assert [(t.seq, t.due_at) for t in breach] == [(d.breaches + 1, d.next_breach_at)], (d, breach)
+                breach = [t for t in self.run.pending.values()
+                          if t.deadline_id == d.id and t.kind == "breach"]
+                assert [(t.seq, t.due_at) for t in breach] == [(d.breaches + 1, d.next_breach_at)], (
+                    d, breach)
 
     @invariant()
     def the_sla_clock_never_runs_backwards(self) -> None:
@@ -186,7 +188,7 @@ class CaseLife(RuleBasedStateMachine):
         # Read the SLA clock at the case's own time: an action that arrives with a lagging clock is
         # recorded at the case's last moment, so readings taken at some later wall-clock instant before
         # it are not part of the record and may legitimately exceed what gets recorded.
-        explained = {e["deadline"]: e for e in self.engine.explain(case, case.updated_at)}
+        explained = {e.deadline: e.as_dict() for e in self.engine.explain(case, case.updated_at)}
         for d in case.deadlines:
             assert d.consumed >= self.consumed.get(d.id, 0.0)
             self.consumed[d.id] = d.consumed

@@ -27,6 +27,8 @@ KINDS = {
     "timer_on_final.yaml": "a final state with a timer",
     "unregistered_guard.yaml": "a guard nobody registered",
     "bad_duration.yaml": "an unparsable duration",
+    "unknown_placeholder.yaml": "a notification message with a placeholder the engine does not fill",
+    "unknown_recipient.yaml": "a notification to an undeclared role",
 }
 
 
@@ -211,3 +213,33 @@ actions:
     guards = GuardRegistry({"full_moon": lambda ctx: True})
     defn = load_text(text, "reg.yaml", calendars=["cn", "24x7", "moon"], guards=guards)
     assert defn.calendar == "moon" and defn.actions["go"].guards == ("full_moon",)
+
+
+NOTIFIED = """name: notified
+version: 1
+roles: [community_dispatcher]
+initial: reported
+states:
+  reported: {}
+  closed: {final: true}
+actions:
+  close: {from: reported, to: closed, roles: [community_dispatcher]}
+notifications:
+"""
+
+
+@pytest.mark.parametrize("entry, element, fragment", [
+    ("  warned: {message: '{number: 到期'}", "notification warned", "message is not a valid template"),
+    ("  warned: {to: [$notify]}", "notification warned", "unknown recipient '$notify' (known here: $holder)"),
+    ("  alert: {message: '{timer}'}", "notification alert", "unknown placeholder {timer} in the message"),
+    ("  alert: {message: 42}", "notification alert", "message must be text"),
+    ("  alert: {text: hello}", "notification alert", "unknown key 'text' (allowed: message, to)"),
+    ("  closed: {to: [community_dispatcher]}", "notifications", "unknown key 'closed' (allowed: alert,"),
+    ("  escalated: hello", "notification escalated",
+     "a notification is a mapping with 'message' and/or 'to'"),
+])
+def test_notifications_are_checked_for_placeholders_recipients_and_kinds(entry, element, fragment):
+    with pytest.raises(DefinitionError) as err:
+        load_text(NOTIFIED + entry + "\n", "<test>", calendars=CALENDARS)
+    [problem] = err.value.problems
+    assert (problem.line, problem.element) == (11, element) and fragment in problem.message

@@ -78,7 +78,8 @@ def test_an_extension_is_asked_for_with_a_word_for_the_requester_and_approved_by
     r.act("contact_requester", DEPT, {"reached": True})
     with pytest.raises(Exception, match="reason_for_requester is required"):
         r.act("request_extension", DEPT, {"duration": "3d", "reason": "等待配件"})
-    r.act("request_extension", DEPT, {"duration": "3d", "reason": "等待配件", "reason_for_requester": "配件下周到"})
+    r.act("request_extension", DEPT,
+          {"duration": "3d", "reason": "等待配件", "reason_for_requester": "配件下周到"})
     r.act("approve_extension", OPERATOR)
     assert local(r.deadline("handle").due_at) == at(2026, 3, 19, 9, 0)
 
@@ -227,7 +228,8 @@ def test_an_unanswered_emergency_escalates_straight_up_every_fifteen_minutes(shi
     r.advance(minutes=7, seconds=30)
     assert r.types()[-1] == "DeadlineWarned"
     r.advance_to(at(2026, 10, 2, 4, 0))
-    assert [e.data["to_level"] for e in r.events if e.type == "CaseEscalated"] == ["street", "district", "city"]
+    assert ([e.data["to_level"] for e in r.events if e.type == "CaseEscalated"]
+            == ["street", "district", "city"])
     assert r.types().count("EscalationAlertRaised") == 1 and r.case.supervised
 
 
@@ -252,3 +254,14 @@ def test_an_emergency_is_reported_up_the_line_within_minutes_and_closed_with_a_f
     r.act("report_final", STREET, {"report": "无人员伤亡"})
     assert (r.case.state, r.case.outcome) == ("closed", "resolved")
     assert r.case.escalation_level == 1  # only the deliberate hand-up: every deadline was met
+
+
+def test_every_role_group_draws_on_the_known_roles():
+    from gridflow.engine.definition import ROLE_LABELS
+    from gridflow.engine.roles import (
+        CONTACT_ROLES, KNOWN_ROLES, REPORTER_ROLES, STAFF_ROLES, SYSTEM_ROLE, UNIT_KINDS, USER_ROLES,
+    )
+
+    assert REPORTER_ROLES | STAFF_ROLES | CONTACT_ROLES | set(USER_ROLES) <= KNOWN_ROLES
+    assert SYSTEM_ROLE not in USER_ROLES and set(ROLE_LABELS) == KNOWN_ROLES
+    assert UNIT_KINDS == ("city", "district", "street", "community", "grid", "department")

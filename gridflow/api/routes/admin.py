@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ...service import admin, queries
+from ...service import admin, directory
 from . import API_PREFIX
 from ..deps import AdminDep, CallerDep, ServicesDep
 from ..errors import responses
 from ..schemas import (
-    ApiKeyCreate, ApiKeyIssued, ApiKeysPublic, CallerPublic, Code, UnitCreate, UnitPublic, UnitsPublic, UnitKind,
-    UserCreate, UserPublic, UsersPublic,
+    ApiKeyCreate, ApiKeyIssued, ApiKeysPublic, CallerPublic, Code, UnitCreate, UnitPublic, UnitsPublic,
+    UnitKind, UserCreate, UserPublic, UsersPublic,
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["organisation"])
@@ -28,7 +28,7 @@ def me(caller: CallerDep) -> CallerPublic:
 @router.get("/units", response_model=UnitsPublic, responses=responses(401, 403, 422))
 def list_units(svc: ServicesDep, caller: CallerDep, kind: UnitKind | None = None) -> UnitsPublic:
     """The organisation tree: city, districts, streets, communities, grids and departments."""
-    return UnitsPublic(data=queries.list_units(svc, caller, kind))
+    return UnitsPublic(data=directory.list_units(svc, caller, kind))
 
 
 @router.post("/units", status_code=201, response_model=UnitPublic, responses=responses(401, 403, 409, 422))
@@ -40,7 +40,7 @@ def create_unit(svc: ServicesDep, _: AdminDep, body: UnitCreate) -> UnitPublic:
 
 @router.get("/users", response_model=UsersPublic, responses=responses(401, 403, 422))
 def list_users(svc: ServicesDep, _: AdminDep, unit: Code | None = None) -> UsersPublic:
-    return UsersPublic(data=queries.list_users(svc, unit))
+    return UsersPublic(data=directory.list_users(svc, unit))
 
 
 @router.post("/users", status_code=201, response_model=UserPublic, responses=responses(401, 403, 409, 422))
@@ -52,12 +52,14 @@ def create_user(svc: ServicesDep, _: AdminDep, body: UserCreate) -> UserPublic:
 
 @router.get("/api-keys", response_model=ApiKeysPublic, responses=responses(401, 403, 422))
 def list_api_keys(svc: ServicesDep, _: AdminDep,
-                  user: Annotated[Code | None, Query(description="only this user's keys")] = None) -> ApiKeysPublic:
+                  user: Annotated[Code | None,
+                                  Query(description="only this user's keys")] = None) -> ApiKeysPublic:
     """Issued keys (never the tokens themselves)."""
-    return ApiKeysPublic(data=queries.list_api_keys(svc, user))
+    return ApiKeysPublic(data=directory.list_api_keys(svc, user))
 
 
-@router.post("/api-keys", status_code=201, response_model=ApiKeyIssued, responses=responses(401, 403, 404, 409, 422))
+@router.post("/api-keys", status_code=201, response_model=ApiKeyIssued,
+             responses=responses(401, 403, 404, 409, 422))
 def issue_api_key(svc: ServicesDep, _: AdminDep, body: ApiKeyCreate) -> ApiKeyIssued:
     """Issue a key for a user; the token is in this response only."""
     token = admin.issue_api_key(svc, body.user_id, body.label)

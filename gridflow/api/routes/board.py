@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ...service import queries
+from ...service import lists, stats
 from . import API_PREFIX
 from ..deps import CallerDep, ServicesDep
 from ..errors import responses
@@ -20,13 +20,13 @@ router = APIRouter(prefix=API_PREFIX, tags=["dispatch board"])
 
 @router.get("/worklist", response_model=CasesPublic, responses=responses(401, 422))
 def worklist(svc: ServicesDep, caller: CallerDep,
-             limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50) -> CasesPublic:
+             limit: Annotated[int, Query(ge=1, le=lists.MAX_PAGE)] = 50) -> CasesPublic:
     """Open cases waiting on the caller's unit and role, most urgent deadline first, each with its light
     (green / yellow / red) and the working time left."""
-    return CasesPublic(data=queries.worklist(svc, caller, limit))
+    return CasesPublic(data=lists.worklist(svc, caller, limit))
 
 
-def _stats(u: queries.UnitStats) -> UnitStatsPublic:
+def _stats(u: stats.UnitStats) -> UnitStatsPublic:
     return UnitStatsPublic.model_validate(u, from_attributes=True)
 
 
@@ -34,11 +34,12 @@ def _stats(u: queries.UnitStats) -> UnitStatsPublic:
 def sla_stats(svc: ServicesDep, caller: CallerDep,
               unit: Annotated[Code | None, Query(description="cases located in or held by this unit")] = None,
               date_from: Annotated[date | None, Query(alias="from", description="first local day")] = None,
-              date_to: Annotated[date | None, Query(alias="to", description="last local day (inclusive)")] = None,
+              date_to: Annotated[date | None, Query(alias="to",
+                                                    description="last local day (inclusive)")] = None,
               ) -> SlaStatsPublic:
     """Per responsible unit: received, on time, overdue, escalated, and the three rates (三率) —
     response, resolution and satisfaction."""
-    report = queries.sla_stats(svc, caller, unit, date_from, date_to)
+    report = stats.sla_stats(svc, caller, unit, date_from, date_to)
     return SlaStatsPublic(date_from=report.date_from, date_to=report.date_to,
                           units=[_stats(u) for u in report.units], total=_stats(report.total))
 
@@ -48,7 +49,8 @@ def sla_stats(svc: ServicesDep, caller: CallerDep,
           "description": "`case` events: {number, state, version, holder_unit, events[…]}"},
     **responses(401, 422)})
 async def events(request: Request, svc: ServicesDep, caller: CallerDep,
-                 limit: Annotated[int | None, Query(ge=1, le=100_000, description="close after N events")] = None,
+                 limit: Annotated[int | None, Query(ge=1, le=100_000,
+                                                    description="close after N events")] = None,
                  heartbeat: Annotated[float, Query(ge=0.05, le=60)] = 15.0) -> StreamingResponse:
     """Committed case changes as they happen, only for cases the caller may see, contacts masked by role."""
     hub = request.app.state.hub

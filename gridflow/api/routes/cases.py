@@ -11,8 +11,11 @@ from typing import Annotated, Any, Iterator
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from ...service import privacy, queries
-from ...service.cases import ReportCase, report_case
+from ...service import case_view, exports, lists
+from ...service.audit import verify_case
+from ...service.auth import reporter_of
+from ...service.cases import ReportCase, act_as, report_case
+from ...service.masking import events_for
 from . import API_PREFIX
 from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep
 from ..errors import responses
@@ -37,8 +40,8 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     tag = value.split(",")[0].strip().removeprefix("W/").strip('"')
     if not tag.isdigit() or len(tag) > 12:
-        raise queries.RequestInvalid("If-Match must carry the case version as returned in its ETag, e.g. \"3\"",
-                                     fields={"If-Match": value[:40]})
+        raise lists.RequestInvalid("If-Match must carry the case version as returned in its ETag, e.g. \"3\"",
+                                   fields={"If-Match": value[:40]})
     return int(tag)
 
 
@@ -48,7 +51,7 @@ def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate,
     """Report a case. Without credentials it is an anonymous resident's report; a resident gets a token
     (shown once) to follow the case and rate it."""
     cmd = ReportCase(
-        workflow=body.workflow, reporter=privacy.reporter_of(caller), category=body.category, title=body.title,
+        workflow=body.workflow, reporter=reporter_of(caller), category=body.category, title=body.title,
         description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
         address=body.location.address, reporter_name=body.reporter.name, reporter_phone=body.reporter.phone,
         attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel)
@@ -65,15 +68,16 @@ class CaseQuery:
     def __init__(
         self,
         state: Code | None = None, stage: Code | None = None,
-        unit: Annotated[Code | None, Query(description="held by, located in, or escalated to this unit")] = None,
+        unit: Annotated[Code | None,
+                        Query(description="held by, located in, or escalated to this unit")] = None,
         category: Code | None = None, workflow: Code | None = None,
         escalation_level: Annotated[int | None, Query(ge=0, le=100)] = None,
         overdue: Annotated[bool | None, Query(description="open with a breached or passed deadline")] = None,
         warned: bool | None = None, supervised: bool | None = None, closed: bool | None = None,
         reported_from: datetime | None = None, reported_to: datetime | None = None,
     ) -> None:
-        self.filter = queries.CaseFilter(state, stage, unit, category, workflow, escalation_level, overdue, warned,
-                                         supervised, closed, reported_from, reported_to)
+        self.filter = lists.CaseFilter(state, stage, unit, category, workflow, escalation_level, overdue,
+                                       warned, supervised, closed, reported_from, reported_to)
 
 
 Filters = Annotated[CaseQuery, Depends()]
@@ -82,9 +86,9 @@ Filters = Annotated[CaseQuery, Depends()]
 @router.get("/cases", response_model=CasesPublic, responses=responses(401, 422))
 def list_cases(svc: ServicesDep, caller: CallerDep, q: Filters,
                cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]*$")] = None,
-               limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50) -> CasesPublic:
+               limit: Annotated[int, Query(ge=1, le=lists.MAX_PAGE)] = 50) -> CasesPublic:
     """Cases in the caller's scope, newest first, with cursor pagination."""
-    page = queries.list_cases(svc, caller, q.filter, cursor, limit)
+    page = lists.list_cases(svc, caller, q.filter, cursor, limit)
     return CasesPublic(data=page.data, next_cursor=page.next_cursor)
 
 
@@ -93,7 +97,7 @@ def list_cases(svc: ServicesDep, caller: CallerDep, q: Filters,
     **responses(401, 403, 422)})
 def export_cases(svc: ServicesDep, caller: CallerDep, q: Filters) -> StreamingResponse:
     """Cases in scope as CSV for spreadsheets; residents' names, phones and addresses are always masked."""
-    rows = queries.export_rows(svc, caller, q.filter)
+    rows = exports.export_rows(svc, caller, q.filter)
     first = next(rows, None)  # raises before the response starts if the caller may not export
 
     def lines() -> Iterator[str]:
@@ -114,8 +118,9 @@ def export_cases(svc: ServicesDep, caller: CallerDep, q: Filters) -> StreamingRe
 
 @router.get("/cases/{number}", response_model=CaseDetailPublic, responses=responses(401, 404, 422))
 def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Response) -> Any:
-    """One case with its SLA light, the actions open to the caller, and why each deadline stands where it does."""
-    detail = queries.get_case(svc, caller, number)
+    """One case with its SLA light, the actions open to the caller, and why each deadline stands \
+where it does."""
+    detail = case_view.get_case(svc, caller, number)
     response.headers["ETag"] = etag(detail.version)
     return detail
 
@@ -126,20 +131,23 @@ def get_case(svc: ServicesDep, caller: CallerDep, number: Number, response: Resp
     s422="payload_invalid (with `fields`), idempotency_key_reused, request_invalid"))
 def take_action(
     svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, number: Number,
-    action: ActionName, payload: Annotated[dict[str, Any] | None, Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
-                                                   examples=[{"department": "dept-housing"}])] = None,
-    if_match: Annotated[str | None, Header(max_length=100, description="the ETag you read; stale → 409")] = None,
+    action: ActionName,
+    payload: Annotated[dict[str, Any] | None,
+                       Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
+                            examples=[{"department": "dept-housing"}])] = None,
+    if_match: Annotated[str | None,
+                        Header(max_length=100, description="the ETag you read; stale → 409")] = None,
     idempotency_key: Annotated[str | None, Header(max_length=160, pattern=r"^[\x21-\x7e]+$",
                                                   description="repeat-safe: the same key returns the first "
                                                               "result")] = None,
 ) -> Response:
     """Take an action. 409 ``action_not_allowed`` lists the allowed actions; 403 when the role may not."""
-    result = privacy.act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
-                            idempotency_key=idempotency_key, seen_cases=seen)
+    result = act_as(svc, caller, number, action, payload, expected_version=parse_if_match(if_match),
+                    idempotency_key=idempotency_key, seen_cases=seen)
     # The hot path: built as JSON directly (the shape is ActionResultPublic, documented above) rather than
     # validated again on the way out.
     body = {"number": result.number, "state": result.state, "version": result.version,
-            "events": privacy.events_for(caller, result.events), "replayed": result.replayed}
+            "events": events_for(caller, result.events), "replayed": result.replayed}
     return Response(json.dumps(body, ensure_ascii=False, default=str), media_type="application/json",
                     headers={"ETag": etag(result.version)})
 
@@ -147,10 +155,10 @@ def take_action(
 @router.get("/cases/{number}/history", response_model=HistoryPublic, responses=responses(401, 404, 422))
 def get_history(svc: ServicesDep, caller: CallerDep, number: Number) -> HistoryPublic:
     """Every event with actor, role, time and its link in the hash chain."""
-    return HistoryPublic(number=number, data=queries.history(svc, caller, number))
+    return HistoryPublic(number=number, data=case_view.history(svc, caller, number))
 
 
 @router.get("/cases/{number}/history/verify", response_model=ChainPublic, responses=responses(401, 404, 422))
 def verify_history(svc: ServicesDep, caller: CallerDep, number: Number) -> ChainPublic:
     """Recompute the case's hash chain; names the first broken link if any event was altered."""
-    return ChainPublic(**queries.verify_case(svc, caller, number).as_dict())
+    return ChainPublic(**verify_case(svc, number, caller).as_dict())

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ... import __version__
-from ...service.queries import timer_backlog
+from ...service.health import timer_backlog
 from ..deps import AppDep
 from ..schemas import HealthPublic
 
@@ -35,7 +35,8 @@ def healthz(app: AppDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response, responses={
-    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}})
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+          "description": "Prometheus text format"}})
 async def metrics(request: Request) -> Response:
     body = await run_in_threadpool(request.app.state.metrics.render)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from ...service.queries import diagram
+from ...service.diagrams import diagram
 from . import API_PREFIX
 from ..deps import ServicesDep
 from ..errors import responses

@@ -1,4 +1,4 @@
-"""``gridflow scheduler``: a Redis index of pending timers, and the hand-over of due ones to Celery.
+"""The Celery runner: a Redis index of pending timers, and the hand-over of due ones to Celery workers.
 
 The database holds the truth — a timer exists because its row exists — and this
 process keeps Redis as an *index* of it: one sorted set, member = timer id,
@@ -26,6 +26,9 @@ score = due time (Unix seconds). Each cycle it
    per cycle; and queues a ``gridflow.dispatch_outbox`` task while outbox rows
    are due.
 
+``gridflow scheduler`` (:mod:`gridflow.processes.scheduler`) runs one in the
+foreground; :class:`CeleryTimerRunner` runs one in a thread.
+
 Exactly-once is not the scheduler's job: a timer may be queued twice (two
 schedulers racing a sweep, a worker dying after committing), and firing is
 idempotent — the worker locks the row, and the transaction that records the
@@ -35,30 +38,29 @@ work through the atomic pop and the database reservations.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
 
 import redis
-import sqlalchemy as sa
 from kombu.exceptions import KombuError
-from sqlalchemy.exc import OperationalError
 
+from ..adapters.celery_app import DISPATCH_OUTBOX, FIRE_TIMERS, OUTBOX_QUEUE, TIMER_QUEUE, timer_queue
+from ..adapters.outbox import SqlOutbox
+from ..adapters.timer_index import TimerIndex, outbox_flag_key
+from ..adapters.timer_store import SqlTimerStore
 from ..engine.errors import GridflowError
-from ..logging import configure_logging
-from .orm import TimerRow
+from ..service.context import Services
+from .contract import FIRE_BATCH, RunnerStatus
 
 log = logging.getLogger(__name__)
 
-_TIMERS = TimerRow.__table__
 UTC = timezone.utc
 
 REBUILD_CHUNK = 10_000
@@ -67,199 +69,15 @@ TAIL_LIMIT = 5_000
 GAP_GRACE_S = 60.0
 MAX_GAPS = 20_000
 PRUNE_CHUNK = 2_000
-LOCK_TTL_MS = 60_000
 
 
-def index_key(settings: Any) -> str:
-    return f"{settings.redis_prefix}:timers:index"
-
-
-def marker_key(settings: Any) -> str:
-    return f"{settings.redis_prefix}:timers:marker"
-
-
-def rebuild_lock_key(settings: Any) -> str:
-    return f"{settings.redis_prefix}:timers:rebuild"
-
-
-def outbox_flag_key(settings: Any) -> str:
-    return f"{settings.redis_prefix}:outbox:queued"
-
-
-def redis_client(settings: Any) -> redis.Redis:
-    url = settings.timer_index_url
-    if not url:
-        raise ValueError("the scheduler needs GRIDFLOW_REDIS_URL or GRIDFLOW_BROKER_URL")
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+#: What a cycle meets when Redis, the database or the broker is away: logged as a warning, waited out.
+_EXPECTED = (redis.RedisError, GridflowError, OSError, KombuError)
 
 
 def _ts(at: datetime) -> float:
     return at.timestamp()
 
-
-# --- Redis: the index -------------------------------------------------------------------------
-
-_POP_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-local ids = {}
-for i = 1, #due, 2 do ids[#ids + 1] = due[i] end
-if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
-return due
-"""
-_IF_TOKEN_EXPIRE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_IF_TOKEN_FINISH = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('DEL', KEYS[1])
-return 1
-"""
-
-
-class TimerIndex:
-    """The sorted set (member = timer id, score = due time) and its marker, in one Redis."""
-
-    def __init__(self, client: redis.Redis, settings: Any) -> None:
-        self.r = client
-        self.key = index_key(settings)
-        self.marker_key = marker_key(settings)
-        self.lock_key = rebuild_lock_key(settings)
-        self._pop = client.register_script(_POP_DUE)
-        self._expire = client.register_script(_IF_TOKEN_EXPIRE)
-        self._finish = client.register_script(_IF_TOKEN_FINISH)
-
-    def add(self, pairs: Iterable[tuple[int, datetime]]) -> int:
-        n = 0
-        pipe = self.r.pipeline(transaction=False)
-        mapping: dict[str, float] = {}
-        for timer_id, due in pairs:
-            mapping[str(timer_id)] = _ts(due)
-            if len(mapping) >= 5_000:
-                pipe.zadd(self.key, mapping)
-                n += len(mapping)
-                mapping = {}
-        if mapping:
-            pipe.zadd(self.key, mapping)
-            n += len(mapping)
-        if n:
-            pipe.execute()
-        return n
-
-    def pop_due(self, now: datetime, limit: int) -> list[tuple[int, float]]:
-        """Remove and return up to ``limit`` members due by ``now``, earliest first; atomic across schedulers."""
-        flat = self._pop(keys=[self.key], args=[repr(_ts(now)), min(limit, 5_000)])
-        return [(int(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
-
-    def put_back(self, popped: Sequence[tuple[int, float]]) -> None:
-        if popped:
-            self.r.zadd(self.key, {str(i): s for i, s in popped})
-
-    def next_due(self) -> float | None:
-        first = self.r.zrange(self.key, 0, 0, withscores=True)
-        return first[0][1] if first else None
-
-    def size(self) -> int:
-        return int(self.r.zcard(self.key))
-
-    def slice(self, start: int, count: int) -> list[int]:
-        return [int(m) for m in self.r.zrange(self.key, start, start + count - 1)]
-
-    def remove(self, ids: Iterable[int]) -> int:
-        members = [str(i) for i in ids]
-        return int(self.r.zrem(self.key, *members)) if members else 0
-
-    def run_id(self) -> str:
-        return str(self.r.info("server")["run_id"])
-
-    def marker(self) -> dict | None:
-        raw = self.r.get(self.marker_key)
-        return json.loads(raw) if raw else None
-
-    def try_lock(self, token: str) -> bool:
-        return bool(self.r.set(self.lock_key, token, nx=True, px=LOCK_TTL_MS))
-
-    def keep_lock(self, token: str) -> bool:
-        return bool(self._expire(keys=[self.lock_key], args=[token, LOCK_TTL_MS]))
-
-    def finish(self, token: str, marker: dict) -> bool:
-        """Write the marker if our rebuild lock survived (a flush during the rebuild removes it)."""
-        return bool(self._finish(keys=[self.lock_key, self.marker_key], args=[token, json.dumps(marker)]))
-
-
-# --- PostgreSQL: the truth --------------------------------------------------------------------
-
-class TimerTable:
-    """The few statements the scheduler runs on the timers table (Core SQL, outside the case repository)."""
-
-    def __init__(self, db) -> None:
-        self.db = db
-        self.pg = db.dialect == "postgresql"
-
-    def _rows(self, stmt) -> list[tuple[int, datetime]]:
-        with self.db.connect() as conn:
-            return [(r[0], r[1]) for r in conn.execute(stmt)]
-
-    def max_id(self) -> int:
-        with self.db.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.max(_TIMERS.c.id))).scalar() or 0)
-
-    def after(self, after_id: int, limit: int) -> list[tuple[int, datetime]]:
-        return self._rows(sa.select(_TIMERS.c.id, _TIMERS.c.due_at).where(_TIMERS.c.id > after_id)
-                          .order_by(_TIMERS.c.id).limit(limit))
-
-    def by_ids(self, ids: Sequence[int]) -> list[tuple[int, datetime]]:
-        if not ids:
-            return []
-        return self._rows(sa.select(_TIMERS.c.id, _TIMERS.c.due_at).where(_TIMERS.c.id.in_(list(ids))))
-
-    def unattended(self, now: datetime, limit: int) -> list[tuple[int, datetime]]:
-        """Due timers that nobody has in hand: pending, or reserved by a runner whose reservation ran out."""
-        return self._rows(
-            sa.select(_TIMERS.c.id, _TIMERS.c.due_at)
-            .where(_TIMERS.c.due_at <= now,
-                   sa.or_(_TIMERS.c.status == "pending",
-                          sa.and_(_TIMERS.c.status == "claimed", _TIMERS.c.claim_expires_at < now)))
-            .order_by(_TIMERS.c.due_at).limit(limit))
-
-    def claim(self, ids: Sequence[int], now: datetime, runner: str, seconds: float) -> list[int]:
-        """Reserve those of ``ids`` that still exist, are due and are not in someone else's hands."""
-        if not ids:
-            return []
-        free = (sa.select(_TIMERS.c.id)
-                .where(_TIMERS.c.id.in_(list(ids)), _TIMERS.c.due_at <= now,
-                       sa.or_(_TIMERS.c.status == "pending",
-                              sa.and_(_TIMERS.c.status == "claimed", _TIMERS.c.claim_expires_at < now))))
-        if self.pg:  # a row a worker is firing right now is locked: skip it rather than wait
-            free = free.with_for_update(skip_locked=True)
-        stmt = (sa.update(_TIMERS).where(_TIMERS.c.id.in_(free.scalar_subquery()))
-                .values(status="claimed", claimed_by=runner, claim_expires_at=now + timedelta(seconds=seconds))
-                .returning(_TIMERS.c.id))
-        with self.db.connect() as conn, conn.begin():
-            return sorted(r[0] for r in conn.execute(stmt))
-
-    def release(self, ids: Sequence[int], runner: str) -> None:
-        if not ids:
-            return
-        with self.db.connect() as conn, conn.begin():
-            conn.execute(sa.update(_TIMERS)
-                         .where(_TIMERS.c.id.in_(list(ids)), _TIMERS.c.claimed_by == runner)
-                         .values(status="pending", claimed_by=None, claim_expires_at=None))
-
-    def release_all(self) -> int:
-        with self.db.connect() as conn, conn.begin():
-            return conn.execute(sa.update(_TIMERS).where(_TIMERS.c.status == "claimed")
-                                .values(status="pending", claimed_by=None, claim_expires_at=None)).rowcount
-
-    def existing(self, ids: Sequence[int]) -> set[int]:
-        if not ids:
-            return set()
-        with self.db.connect() as conn:
-            return {r[0] for r in conn.execute(sa.select(_TIMERS.c.id).where(_TIMERS.c.id.in_(list(ids))))}
-
-
-# --- the loop ---------------------------------------------------------------------------------
 
 @dataclass
 class _Rebuild:
@@ -283,14 +101,16 @@ class SchedulerStats:
 class Scheduler:
     """One scheduler process's state; :meth:`step` does one cycle and says how long to sleep."""
 
-    def __init__(self, settings: Any, svc, client: redis.Redis, celery, *, name: str | None = None,
-                 task_size: int = 50, max_queued_tasks: int = 64, poll_interval: float | None = None,
+    def __init__(self, settings: Any, svc: Services, client: redis.Redis, celery, *,
+                 store: SqlTimerStore | None = None, name: str | None = None, task_size: int = FIRE_BATCH,
+                 max_queued_tasks: int = 64, poll_interval: float | None = None,
                  sweep_interval: float | None = None, linger: float = 0.1) -> None:
         self.settings = settings
         self.svc = svc
         self.clock = svc.clock
         self.index = TimerIndex(client, settings)
-        self.table = TimerTable(svc.db)
+        self.table = store or SqlTimerStore(svc.db)
+        self.outbox = SqlOutbox(svc.db)
         self.celery = celery
         self.name = name or f"scheduler-{socket.gethostname()}-{os.getpid()}"
         self.task_size = max(1, task_size)
@@ -312,17 +132,9 @@ class Scheduler:
         self._last_prune = 0.0
         self._last_outbox = 0.0
         self._last_report = time.monotonic()
-        self._queue_client, self._queue_key = self._broker_queue()
+        self._queue_client, self._queue_key = timer_queue(settings)
 
     # -- Celery's queue, for back-pressure --
-
-    def _broker_queue(self) -> tuple[redis.Redis | None, str | None]:
-        url = self.settings.broker_url or ""
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            return None, None
-        from .celery_app import TIMER_QUEUE, broker_keyprefix
-
-        return redis.Redis.from_url(url, socket_timeout=10), broker_keyprefix(self.settings) + TIMER_QUEUE
 
     def close(self) -> None:
         if self._queue_client is not None:
@@ -415,7 +227,8 @@ class Scheduler:
         if len(rows) == REBUILD_CHUNK:
             return True
         if rb.token is not None:
-            marker = {"redis_run_id": self._run_id, "built_at": datetime.now(UTC).isoformat(), "by": self.name,
+            marker = {"redis_run_id": self._run_id, "built_at": datetime.now(UTC).isoformat(),
+                      "by": self.name,
                       "timers": rb.rows}
             if not self.index.finish(rb.token, marker):
                 self._rebuild = None
@@ -458,7 +271,7 @@ class Scheduler:
             self.stats.swept += len(rows)
 
     def _prune(self) -> None:
-        """Drop a slice of members whose rows are gone (cancelled deadlines), so the index holds pending timers."""
+        """Drop a slice of members whose rows are gone (cancelled deadlines), a slice per call."""
         ids = self.index.slice(self._prune_at, PRUNE_CHUNK)
         if not ids:
             self._prune_at = 0
@@ -478,13 +291,12 @@ class Scheduler:
         if not popped:
             return False
         try:
-            claimed = self.table.claim([i for i, _ in popped], now, self.name, self.settings.timer_claim_seconds)
+            claimed = [i for i, _ in self.table.claim(now, self.name, self.settings.timer_claim_seconds,
+                                                      ids=[i for i, _ in popped])]
         except Exception:
             self.index.put_back(popped)
             raise
         self.stats.dropped += len(popped) - len(claimed)
-        from .celery_app import FIRE_TIMERS, TIMER_QUEUE
-
         for start in range(0, len(claimed), self.task_size):
             chunk = claimed[start:start + self.task_size]
             try:
@@ -500,10 +312,7 @@ class Scheduler:
         return len(popped) == min(self.batch, room * self.task_size)
 
     def _queue_outbox(self) -> None:
-        from .celery_app import DISPATCH_OUTBOX, OUTBOX_QUEUE
-        from .outbox import has_due
-
-        if not has_due(self.svc):
+        if not self.outbox.has_due(self.clock.now()):
             return
         if self.index.r.set(outbox_flag_key(self.settings), self.name, nx=True, ex=60):
             self.celery.send_task(DISPATCH_OUTBOX, queue=OUTBOX_QUEUE)
@@ -515,7 +324,8 @@ class Scheduler:
         s = self.stats
         log.info("scheduler: %d timers queued in %d tasks, %d dropped, %d swept, %d pruned, %d rebuilds",
                  s.dispatched, s.tasks, s.dropped, s.swept, s.pruned, s.rebuilds,
-                 extra={"scheduler": self.name, "index_size": self.index.size(), "queued_tasks": self.queued_tasks(),
+                 extra={"scheduler": self.name, "index_size": self.index.size(),
+                        "queued_tasks": self.queued_tasks(),
                         **vars(s)})
 
     def run(self, stop: threading.Event) -> None:
@@ -534,7 +344,7 @@ class Scheduler:
                 self.stats.errors += 1
                 self._run_id = None  # Redis may come back as a new instance: look again
                 delay = min(10.0, 0.25 * 2 ** min(failures, 6))
-                expected = isinstance(exc, (redis.RedisError, OperationalError, GridflowError, OSError, KombuError))
+                expected = isinstance(exc, _EXPECTED)
                 log.log(logging.WARNING if expected else logging.ERROR,
                         "scheduler cycle failed (%s), retrying in %.1fs: %s", type(exc).__name__, delay, exc,
                         exc_info=not expected, extra={"scheduler": self.name})
@@ -542,43 +352,49 @@ class Scheduler:
                 stop.wait(delay)
 
 
-def index_status(settings: Any) -> dict[str, Any]:
-    """What an operator (or the API's /metrics) wants to know about the index: size, marker, next due, overdue."""
-    client = redis_client(settings)
-    try:
-        idx = TimerIndex(client, settings)
-        nxt = idx.next_due()
-        now = time.time()
-        return {"size": idx.size(), "marker": idx.marker(), "next_due_in_s": None if nxt is None else nxt - now,
-                "overdue": int(client.zcount(idx.key, "-inf", now))}
-    finally:
-        client.close()
+class CeleryTimerRunner:
+    """The Celery runner as one object: a :class:`Scheduler` here, the firing in Celery workers.
 
+    ``start`` runs the scheduler in a thread (embedded, or in tests); ``gridflow scheduler``
+    calls :meth:`run` in the foreground instead. ``status`` counts what this side sees: the
+    timers it handed over are in ``Scheduler.stats``, the firings in the workers' logs.
+    """
 
-def run_scheduler(settings: Any, **options: Any) -> None:
-    """``gridflow scheduler``: blocks until Ctrl-C or SIGTERM. ``options`` go to :class:`Scheduler`."""
-    configure_logging(settings, role="scheduler")
-    from ..bootstrap import bootstrap
-    from .celery_app import make_celery
+    kind = "celery"
 
-    app = bootstrap(settings, runner="none", seed=False, create_schema=False)
-    client = redis_client(settings)
-    celery = make_celery(settings)
-    scheduler = Scheduler(settings, app.services, client, celery, **options)
-    stop = threading.Event()
+    def __init__(self, svc: Services, celery, client: redis.Redis, **options: Any) -> None:
+        self.client = client
+        self.scheduler = Scheduler(svc.settings, svc, client, celery, **options)
+        self.name = self.scheduler.name
+        self._running = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def _stop(signum, _frame) -> None:
-        log.info("scheduler stopping (signal %d)", signum, extra={"scheduler": scheduler.name})
-        stop.set()
+    @property
+    def status(self) -> RunnerStatus:
+        """Running, and the scheduler's failed cycles; what was fired is counted by the workers."""
+        return RunnerStatus(self.kind, running=self._running, errors=self.scheduler.stats.errors)
 
-    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    log.info("scheduler started", extra={"scheduler": scheduler.name, "index": index_key(settings)})
-    try:
-        scheduler.run(stop)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        scheduler.close()
-        client.close()
-        app.close()
-        log.info("scheduler stopped", extra={"scheduler": scheduler.name, **vars(scheduler.stats)})
+    def run(self, stop: threading.Event) -> None:
+        """Schedule until ``stop`` is set (blocks)."""
+        self._running = True
+        try:
+            self.scheduler.run(stop)
+        finally:
+            self._running = False
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name=self.name, daemon=True)
+        self._running = True
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+        self.scheduler.close()
+        self.client.close()

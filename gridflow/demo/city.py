@@ -17,30 +17,32 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
-from zoneinfo import ZoneInfo
 
 from ..engine.case import Actor
 from ..engine.clock import ManualClock
 from ..engine.errors import GridflowError
-from .cases import ReportCase, TakeAction, report_case, take_action
-from .context import Change, Services
-from .privacy import Caller
-from .queries import Counts, SlaReport, event_counts, sla_stats
+from ..service.auth import Caller
+from ..service.cases import ReportCase, TakeAction, report_case, take_action
+from ..service.context import Change, Services
+from ..service.stats import Counts, SlaReport, event_counts, sla_stats
 from .seed import COMMUNITIES, grid_center
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+from ..engine.calendar import LOCAL_ZONE as LOCAL
 #: A Monday in an ordinary fortnight (no public holiday), 08:00 in Yantai.
 DEFAULT_START = datetime(2026, 11, 2, 8, 0, tzinfo=LOCAL).astimezone(timezone.utc)
 HOUR = 3600.0
 
 #: (category code, what residents report, the department it belongs to)
 CATEGORIES = [
-    ("0101", "井盖破损", "dept-urban"), ("0102", "路灯不亮", "dept-urban"), ("0201", "占道经营", "dept-urban"),
-    ("0202", "垃圾堆放", "dept-urban"), ("0301", "楼道漏水", "dept-housing"), ("0302", "电梯故障", "dept-housing"),
-    ("0401", "供水中断", "dept-water"), ("0501", "邻里纠纷", "dept-justice"), ("0601", "独居老人需帮扶", "dept-civil"),
-    ("0701", "消防通道堵塞", "dept-emergency"), ("0801", "噪音扰民", "dept-police"),
+    ("0101", "井盖破损", "dept-urban"), ("0102", "路灯不亮", "dept-urban"),
+    ("0201", "占道经营", "dept-urban"), ("0202", "垃圾堆放", "dept-urban"),
+    ("0301", "楼道漏水", "dept-housing"), ("0302", "电梯故障", "dept-housing"),
+    ("0401", "供水中断", "dept-water"), ("0501", "邻里纠纷", "dept-justice"),
+    ("0601", "独居老人需帮扶", "dept-civil"), ("0701", "消防通道堵塞", "dept-emergency"),
+    ("0801", "噪音扰民", "dept-police"),
 ]
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何林罗高"
+ROADS = ['海港路', '胜利路', '东山路', '南山路']
 GIVEN = ["芳", "伟", "娜", "敏", "静", "强", "磊", "洋", "艳", "军", "杰", "娟", "涛", "明", "超", "霞"]
 
 #: What each stage of the loop looks like in the history: (stage, label, event types, actions).
@@ -121,7 +123,8 @@ class _City:
 
     def later(self, number: str, action: str, actor: Actor, payload: dict[str, Any] | None = None, *,
               work_h: float | None = None, hours: float | None = None) -> None:
-        """Plan an action after ``work_h`` working hours (people at their desks) or ``hours`` of clock time."""
+        """Plan an action after ``work_h`` working hours (people at their desks) or ``hours`` of clock time.
+        """
         now = self.clock.now()
         at = self.cal.add(now, work_h * HOUR) if work_h is not None else now + timedelta(hours=hours or 0)
         self.seq += 1
@@ -152,8 +155,9 @@ class _City:
                     else Actor(f"gw-{grid}", "grid_worker", grid))
         lat, lon = grid_center(grid)
         cmd = ReportCase(workflow="grid_event", reporter=reporter, category=category, title=title,
-                         description=f"{title}，请尽快处理。联系人{name}，电话{phone}", unit=grid, lat=lat, lon=lon,
-                         address=f"{self.rng.choice(['海港路', '胜利路', '东山路', '南山路'])}{self.rng.randint(1, 120)}号",
+                         description=f"{title}，请尽快处理。联系人{name}，电话{phone}", unit=grid,
+                         lat=lat, lon=lon,
+                         address=f"{self.rng.choice(ROADS)}{self.rng.randint(1, 120)}号",
                          reporter_name=name, reporter_phone=phone, channel="app" if by_resident else "grid")
         res = report_case(self.svc, cmd)
         community = grid[:-2]
@@ -177,14 +181,16 @@ class _City:
                 twin = next((n for n, o in reversed(self.cases.items()) if n != number and
                              o["community"] == c["community"]), None)
                 choice = "dispatch" if twin is None else choice
-            payload = {"handle_locally": {"result": "社区网格员已现场处理"}, "reject": {"reason": "不属于受理范围"},
+            payload = {"handle_locally": {"result": "社区网格员已现场处理"},
+                       "reject": {"reason": "不属于受理范围"},
                        "refer_to_street": {"reason": "涉及多个社区，需街道协调"},
                        "merge": {"duplicate_of": twin},
                        "dispatch": {"department": self.department(c)}}[choice]
             self.later(number, choice, community, payload, work_h=triage_h)
         elif state == "street_triage":
             choice = self.pick((0.85, "dispatch"), (0.15, "handle_locally"))
-            payload = {"department": self.department(c)} if choice == "dispatch" else {"result": "街道协调办结"}
+            payload = ({"department": self.department(c)} if choice == "dispatch"
+                       else {"result": "街道协调办结"})
             self.later(number, choice, street, payload, work_h=triage_h)
         elif state == "dispatched":
             if not c["returned"] and self.rng.random() < 0.06:
@@ -197,10 +203,12 @@ class _City:
             roll = self.rng.random()
             if roll < 0.08 and not c.get("extended"):
                 c["extended"] = True
-                self.later(number, "request_extension", dept, {"duration": "1wd", "reason": "需采购配件"}, work_h=3.0)
+                self.later(number, "request_extension", dept, {"duration": "1wd", "reason": "需采购配件"},
+                           work_h=3.0)
                 decision = "approve_extension" if self.rng.random() < 0.8 else "deny_extension"
                 self.later(number, decision, community,
-                           {} if decision == "approve_extension" else {"reason": "可先行临时处置"}, work_h=4.0)
+                           {} if decision == "approve_extension" else {"reason": "可先行临时处置"},
+                           work_h=4.0)
                 self.later(number, "reply", dept, {"result": "配件到货后已修复"}, work_h=18.0)
             elif roll < 0.12 and not c.get("suspended"):
                 c["suspended"] = True

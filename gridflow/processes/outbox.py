@@ -1,0 +1,105 @@
+"""Delivering the outbox: side effects written in the same transaction as each change, sent afterwards.
+
+At least once, in three steps: *claim* a few due rows under a lease (one short
+transaction, :class:`gridflow.adapters.outbox.SqlOutbox`); *send* each through the
+notifiers outside any transaction (a slow webhook holds no locks); *record* each
+row sent, or due again after an exponential backoff, or given up after
+``MAX_ATTEMPTS`` (status ``dead``). A dispatcher that dies between claim and
+record leaves its rows to come back when the lease runs out. Nothing here needs
+Celery: the worker's task, the thread runner, a test or a cron job call
+:func:`dispatch_outbox`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Sequence
+
+from ..adapters.notifiers import DeliveryFailed, Message, Notifier
+from ..adapters.outbox import Delivery, SqlOutbox
+from ..service.context import Services
+
+log = logging.getLogger(__name__)
+
+BASE_DELAY_S = 2.0
+MAX_DELAY_S = 3600.0
+MAX_ATTEMPTS = 10
+#: How long a claimed row stays invisible to other dispatchers: longer than any send.
+LEASE_S = 120.0
+
+
+def backoff(attempt: int, *, base: float = BASE_DELAY_S, cap: float = MAX_DELAY_S,
+            rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): base·2^(attempt-1), capped.
+
+    Jitter keeps half to all of it, so rows that failed together (a webhook that
+    was down) do not all come back in the same second.
+    """
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return delay * (0.5 + 0.5 * rand())
+
+
+@dataclass
+class OutboxReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.dead
+
+
+def _send(notifiers: Sequence[Notifier], message: Message) -> str | None:
+    """Deliver to every notifier; the first failure, as text, or None when all succeeded."""
+    for notifier in notifiers:
+        try:
+            notifier.send(message)
+        except DeliveryFailed as exc:
+            return f"{notifier.name}: {exc}"
+        except Exception as exc:  # a broken notifier must not lose the row: retry it like a failure
+            log.exception("notifier %s crashed", notifier.name, extra={"outbox_id": message.outbox_id})
+            return f"{notifier.name}: {exc!r}"
+    return None
+
+
+def _deliver(svc: Services, notifiers: Sequence[Notifier], row, report: OutboxReport) -> Delivery:
+    """Send one claimed row and say what becomes of it."""
+    now = svc.clock.now()
+    message = Message(row.id, row.kind, row.payload or {}, row.attempts)
+    error = _send(notifiers, message)
+    extra = {"outbox_id": row.id, "case": message.case, "kind": row.kind, "attempt": row.attempts}
+    if error is None:
+        report.sent += 1
+        return Delivery(row.id, "sent", row.attempts, now)
+    if row.attempts >= MAX_ATTEMPTS:
+        report.dead += 1
+        log.error("notification given up after %d attempts: %s", row.attempts, error, extra=extra)
+        return Delivery(row.id, "dead", row.attempts, now, error)
+    report.retried += 1
+    delay = backoff(row.attempts)
+    log.warning("notification failed, retrying in %.1fs: %s", delay, error, extra=extra)
+    return Delivery(row.id, "pending", row.attempts, now + timedelta(seconds=delay), error)
+
+
+def dispatch_outbox(svc: Services, notifiers: Sequence[Notifier], *, limit: int = 100,
+                    deadline: float | None = None) -> OutboxReport:
+    """Claim, send and record up to ``limit`` due outbox rows; StoreUnavailable if the database is away.
+
+    ``deadline`` (``time.monotonic()``): rows not yet sent when it passes are handed back untried.
+    """
+    outbox = SqlOutbox(svc.db)
+    report = OutboxReport()
+    rows = outbox.claim(svc.clock.now(), limit, LEASE_S)
+    deliveries: list[Delivery] = []
+    for row in rows:
+        if deadline is not None and time.monotonic() > deadline:
+            deliveries.append(Delivery(row.id, "pending", row.attempts - 1, svc.clock.now()))
+            continue
+        deliveries.append(_deliver(svc, notifiers, row, report))
+    outbox.record(deliveries)
+    return report

@@ -1,0 +1,178 @@
+"""Which cases a caller may see: one scope rule per caller serves every read.
+
+The rule is turned into a SQL condition for lists, worklists and statistics,
+and checked in Python against the facts of a live change for event streams,
+so the two can never disagree.
+
+- admin: every case; a supervisor, dispatcher or hotline operator: the cases
+  located in its unit's area (city, district, street, community or grid);
+- department handler: only the cases its unit holds right now;
+- grid worker: its grid's cases and the ones it reported;
+- resident: the cases it reported — with the token it got when reporting, only that case.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from ..adapters.orm import CaseRow
+from ..engine.errors import CaseNotFound
+from .auth import Caller
+from .context import Services
+
+#: Which case column places a case in the area of a unit of each kind.
+AREA_COLUMN = {"district": "district_code", "street": "street_code", "community": "community_code",
+               "grid": "origin_unit", "department": "holder_unit"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A case is in scope when any term matches: ``column`` holds one of ``values``."""
+
+    everything: bool = False
+    terms: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def sql(self) -> Any:
+        if self.everything:
+            return sa.true()
+        conds = [getattr(CaseRow, col) == next(iter(values)) if len(values) == 1 else
+                 getattr(CaseRow, col).in_(sorted(values)) for col, values in self.terms if values]
+        return sa.or_(*conds) if conds else sa.false()
+
+    def contains(self, facts: Mapping[str, Any], fetch: Callable[[str], Any] | None = None) -> bool:
+        """Check a case's facts; ``fetch(column)`` supplies a column the facts lack (a live change's grid)."""
+        if self.everything:
+            return True
+        for col, values in self.terms:
+            if col in facts:
+                value = facts[col]
+            elif fetch is not None:
+                value = fetch(col)
+            else:
+                continue
+            if value is not None and value in values:
+                return True
+        return False
+
+
+def _area(svc: Services, unit_code: str | None) -> tuple[tuple[str, frozenset[str]], ...]:
+    unit = svc.units.get(unit_code)
+    if unit is None:
+        return ()
+    if unit.kind == "city":
+        districts = frozenset(u.code for u in svc.units.all()
+                              if u.kind == "district" and svc.units.is_within(u.code, unit.code))
+        return (("district_code", districts),)
+    col = AREA_COLUMN.get(unit.kind)
+    return ((col, frozenset({unit.code})),) if col else ()
+
+
+def scope_of(svc: Services, caller: Caller) -> Scope:
+    if caller.case_number is not None:
+        return Scope(terms=(("number", frozenset({caller.case_number})),))
+    if caller.role == "admin":
+        return Scope(everything=True)
+    own = (("reporter_id", frozenset({caller.id})),)
+    if caller.role == "resident":
+        return Scope(terms=own)
+    if caller.role == "department_handler":
+        return Scope(terms=(("holder_unit", frozenset({caller.unit})),) if caller.unit else ())
+    if caller.unit is not None and svc.units.get(caller.unit) is None:  # a unit created since the last load
+        with svc.uow(write=False) as uow:
+            svc.units.refresh(uow.session, force=True)
+    return Scope(terms=_area(svc, caller.unit) + own)
+
+
+def visible_row(svc: Services, uow, caller: Caller, number: str) -> CaseRow:
+    """The case row, if the caller may see it; otherwise the case does not exist for them (404)."""
+    svc.units.refresh(uow.session)
+    row = uow.session.exec(select(CaseRow)
+                           .where(CaseRow.number == number, scope_of(svc, caller).sql())).first()
+    if row is None:
+        raise CaseNotFound(f"no case {number!r}", number=number)
+    return row
+
+
+# --- cases as last seen -------------------------------------------------------------------------
+
+#: The case columns a scope rule can test.
+FACT_COLUMNS = ("number", "holder_unit", "community_code", "street_code", "district_code", "reporter_id",
+                "origin_unit")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A case as last seen: its version, its workflow version and the facts its scope depends on."""
+
+    version: int
+    workflow: str
+    workflow_version: int
+    facts: Mapping[str, Any]
+
+
+class SeenCases:
+    """The scope facts of recently seen cases, by version, so an action needs no extra read to check scope.
+
+    Safe because every change to a case bumps its version and
+    :func:`~gridflow.service.cases.act_as` pins the action to the version it
+    checked: a stale entry can only end in a version conflict (then the case is
+    read again), never in an action outside the scope. Kept current by
+    :meth:`on_change` (a :class:`Services` listener) in this process.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._entries: dict[str, Seen] = {}
+        self._lock = threading.Lock()
+
+    def get(self, number: str) -> Seen | None:
+        return self._entries.get(number)
+
+    def remember(self, number: str, seen: Seen) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size and number not in self._entries:
+                self._entries.pop(next(iter(self._entries)))  # the oldest entry
+            self._entries[number] = seen
+
+    def forget(self, number: str) -> None:
+        with self._lock:
+            self._entries.pop(number, None)
+
+    def on_change(self, change: Any) -> None:
+        old = self._entries.get(change.number)
+        if old is None or change.source == "migration":
+            self.forget(change.number)
+            return
+        self.remember(change.number, Seen(change.version, old.workflow, old.workflow_version,
+                                          {**old.facts, **change_facts(change)}))
+
+
+# --- live changes -------------------------------------------------------------------------------
+
+#: What a live change tells about its case, for scope checks without a database read.
+CHANGE_FACTS = ("number", "holder_unit", "community_code", "street_code", "district_code", "reporter_id")
+
+
+def change_facts(change: Any) -> dict[str, Any]:
+    return {k: getattr(change, k) for k in CHANGE_FACTS}
+
+
+def needs_lookup(scope: Scope) -> bool:
+    """True when checking a live change against this scope may need a database read (e.g. a grid's cases)."""
+    return any(col not in CHANGE_FACTS for col, _ in scope.terms)
+
+
+def sees_change(svc: Services, scope: Scope, change: Any) -> bool:
+    """Whether a live change (:class:`~gridflow.service.context.Change`) is in scope."""
+
+    def fetch(column: str) -> Any:
+        with svc.uow(write=False) as uow:
+            return uow.session.exec(select(getattr(CaseRow, column))
+                                    .where(CaseRow.number == change.number)).first()
+
+    return scope.contains(change_facts(change), fetch)
