@@ -96,7 +96,8 @@ def _prepare_api(url: str, cases: int) -> list[str]:
     """The demo organisation and ``cases`` cases dispatched to the housing department."""
     from gridflow.bootstrap import bootstrap
     from gridflow.engine.case import Actor
-    from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action
+    from gridflow.service.actions import TakeAction, take_action
+    from gridflow.service.intake import ReportCase, report_case
     from gridflow.settings import Settings
 
     gf = bootstrap(Settings(database_url=url), runner="none")

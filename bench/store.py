@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gridflow.bootstrap import bootstrap  # noqa: E402
 from gridflow.engine.case import Actor  # noqa: E402
 from gridflow.engine.clock import ManualClock  # noqa: E402
-from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action  # noqa: E402
+from gridflow.service.actions import TakeAction, take_action  # noqa: E402
+from gridflow.service.intake import ReportCase, report_case  # noqa: E402
 from gridflow.settings import Settings  # noqa: E402
 
 START = datetime(2026, 9, 30, 0, 0, tzinfo=timezone.utc)

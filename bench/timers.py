@@ -231,7 +231,7 @@ class Bench:
     def template_case(self) -> tuple[int, dict]:
         """One case opened through the service; returns its id and its timer row."""
         from gridflow.bootstrap import bootstrap
-        from gridflow.service.cases import ReportCase, report_case
+        from gridflow.service.intake import ReportCase, report_case
 
         app = bootstrap(self.settings(seed_demo=True), ManualClock(datetime.now(UTC) - DEADLINE),
                         runner="none")

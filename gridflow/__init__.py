@@ -25,10 +25,10 @@ _EXPORTS = {
     "Settings": "gridflow.settings",
     "App": "gridflow.bootstrap",
     "bootstrap": "gridflow.bootstrap",
-    "ReportCase": "gridflow.service.cases",
-    "TakeAction": "gridflow.service.cases",
-    "report_case": "gridflow.service.cases",
-    "take_action": "gridflow.service.cases",
+    "ReportCase": "gridflow.service.intake",
+    "TakeAction": "gridflow.service.actions",
+    "report_case": "gridflow.service.intake",
+    "take_action": "gridflow.service.actions",
     "create_app": "gridflow.api.app",
 }
 

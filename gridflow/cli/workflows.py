@@ -89,7 +89,7 @@ def workflows_migrate(
 ) -> None:
     """Move the open cases of a workflow to another version, mapping states; recorded in each case's history."""  # noqa: E501 (one line of --help)
     from .. import Actor
-    from ..service.cases import migrate_cases
+    from ..service.migration import migrate_cases
 
     state_map: dict[str, str] = {}
     for item in mapping or []:

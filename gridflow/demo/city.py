@@ -22,7 +22,8 @@ from ..engine.case import Actor
 from ..engine.clock import ManualClock
 from ..engine.errors import GridflowError
 from ..service.auth import Caller
-from ..service.cases import ReportCase, TakeAction, report_case, take_action
+from ..service.actions import TakeAction, take_action
+from ..service.intake import ReportCase, report_case
 from ..service.context import Change, Services
 from ..service.stats import Counts, SlaReport, event_counts, sla_stats
 from .seed import COMMUNITIES, grid_center

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from ..adapters.geo import rectangle
 from ..adapters.orm import ApiKey, Unit, User
-from ..service.admin import hash_key
+from ..service.tokens import hash_token
 from ..service.context import Services
 
 CITY = ("3706", "烟台市", "city", None)
@@ -75,7 +75,7 @@ def seed_demo(svc: Services) -> bool:
         for uid, name, role, unit, token in USERS:
             uow.session.add(User(id=uid, name=name, role=role, unit_code=unit))
             uow.session.flush()
-            uow.session.add(ApiKey(user_id=uid, key_hash=hash_key(token), label="demo", created_at=now))
+            uow.session.add(ApiKey(user_id=uid, key_hash=hash_token(token), label="demo", created_at=now))
         uow.commit()
     svc.units.invalidate()
     return True

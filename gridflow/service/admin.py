@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 
 from sqlmodel import select
 
@@ -11,15 +9,12 @@ from ..adapters.orm import ApiKey, Unit, User
 from ..engine.errors import DuplicateKey, GridflowError, NotFound, PayloadInvalid
 from ..engine.roles import UNIT_KINDS, USER_ROLES
 from .context import Services
+from .tokens import hash_token, new_token
 
 
 class AlreadyExists(GridflowError):
     code = "already_exists"
     status = 409
-
-
-def hash_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_unit(svc: Services, code: str, name: str, kind: str, parent: str | None = None,
@@ -61,11 +56,11 @@ def create_user(svc: Services, user_id: str, name: str, role: str, unit: str | N
 
 def issue_api_key(svc: Services, user_id: str, label: str = "", token: str | None = None) -> str:
     """Create an API key for a user; the token is shown once and stored only as a hash."""
-    token = token or "gf_" + secrets.token_urlsafe(32)
+    token = token or new_token("gf_", 32)
     with svc.uow() as uow:
         if uow.session.get(User, user_id) is None:
             raise NotFound(f"no user {user_id!r}")
-        uow.session.add(ApiKey(user_id=user_id, key_hash=hash_key(token), label=label,
+        uow.session.add(ApiKey(user_id=user_id, key_hash=hash_token(token), label=label,
                                created_at=svc.clock.now()))
         try:
             uow.commit()
@@ -88,6 +83,6 @@ def user_for_token(svc: Services, token: str) -> User | None:
     with svc.uow(write=False) as uow:
         row = uow.session.exec(
             select(User).join(ApiKey, ApiKey.user_id == User.id)
-            .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at == None, User.active == True)  # noqa: E711,E712
+            .where(ApiKey.key_hash == hash_token(token), ApiKey.revoked_at == None, User.active == True)  # noqa: E711,E712
         ).first()
         return row

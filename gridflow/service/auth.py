@@ -14,8 +14,9 @@ from ..adapters.orm import CaseRow
 from ..engine.case import Actor
 from ..engine.errors import Forbidden, GridflowError
 from ..engine.roles import STAFF_ROLES
-from .admin import hash_key, user_for_token
+from .admin import user_for_token
 from .context import Services
+from .tokens import hash_token
 
 
 class Unauthorized(GridflowError):
@@ -53,7 +54,7 @@ def authenticate(svc: Services, token: str | None) -> Caller:
         return Caller(user.id, user.role, user.unit_code, user.name)
     with svc.uow(write=False) as uow:
         row = uow.session.exec(select(CaseRow.number, CaseRow.reporter_id)
-                               .where(CaseRow.resident_token_hash == hash_key(token))).first()
+                               .where(CaseRow.resident_token_hash == hash_token(token))).first()
     if row is None:
         raise Unauthorized("unknown or revoked credentials")
     number, reporter = row

@@ -7,7 +7,7 @@ unit of work, so a change is written whole or not at all.
 from __future__ import annotations
 
 import functools
-import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from ..adapters.ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
@@ -16,10 +16,19 @@ from ..engine.errors import StoreUnavailable
 from .context import Change, Services
 from .history import chain_hash
 
-# --- shared machinery -------------------------------------------------------------------------
+# --- what a change answers ---------------------------------------------------------------------
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+@dataclass(frozen=True)
+class ActionResult:
+    number: str
+    state: str
+    version: int
+    events: tuple[dict[str, Any], ...]
+    replayed: bool = False
+    resident_token: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "state": self.state, "version": self.version, "events": list(self.events)}
 
 
 def event_dicts(events: list[ChainedEvent]) -> tuple[dict[str, Any], ...]:

@@ -119,7 +119,7 @@ class SeenCases:
     """The scope facts of recently seen cases, by version, so an action needs no extra read to check scope.
 
     Safe because every change to a case bumps its version and
-    :func:`~gridflow.service.cases.act_as` pins the action to the version it
+    :func:`~gridflow.service.actions.act_as` pins the action to the version it
     checked: a stale entry can only end in a version conflict (then the case is
     read again), never in an action outside the scope. Kept current by
     :meth:`on_change` (a :class:`Services` listener) in this process.

@@ -293,7 +293,7 @@ def test_a_case_that_changed_hands_elsewhere_is_out_of_reach_even_for_its_last_h
     api.ok("demo-housing", number, "acknowledge")  # the housing department's view of the case is remembered
     elsewhere = make_app(db_url).services  # another API worker or the CLI: its changes are not seen here
     from gridflow.engine.case import Actor
-    from gridflow.service.cases import TakeAction, take_action
+    from gridflow.service.actions import TakeAction, take_action
 
     take_action(elsewhere, TakeAction(number, "return_case",
                                       Actor("dh-housing", "department_handler", "dept-housing"),
@@ -309,7 +309,7 @@ def test_a_stale_remembered_version_is_retried_not_reported_as_a_conflict(api, m
     api.ok("demo-community", number, "dispatch", {"department": "dept-housing"})
     elsewhere = make_app(db_url).services
     from gridflow.engine.case import Actor
-    from gridflow.service.cases import TakeAction, take_action
+    from gridflow.service.actions import TakeAction, take_action
 
     take_action(elsewhere, TakeAction(number, "supervise", Actor("sv-1", "supervisor", "370602"), {}))
     r = api.act("demo-housing", number, "acknowledge")  # no If-Match: act on the case as it is now

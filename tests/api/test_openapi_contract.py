@@ -23,7 +23,7 @@ from gridflow.api.app import create_app
 from gridflow.bootstrap import bootstrap
 from gridflow.engine.clock import ManualClock
 from gridflow.engine.case import Actor
-from gridflow.service.cases import ReportCase, report_case
+from gridflow.service.intake import ReportCase, report_case
 from gridflow.settings import Settings
 from tests.conftest import START
 

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from gridflow.cli import app
 from gridflow.engine.case import Actor
-from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action
+from gridflow.service.actions import TakeAction, take_action
+from gridflow.service.intake import ReportCase, report_case
 from tests.api.helpers import GRID, tamper_event
 
 ROOT = Path(__file__).resolve().parents[2]

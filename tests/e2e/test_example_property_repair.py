@@ -13,7 +13,8 @@ import pytest
 from gridflow.adapters.codec import snapshot_of
 from gridflow.engine.case import Actor
 from gridflow.engine.errors import RoleNotAllowed
-from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action
+from gridflow.service.actions import TakeAction, take_action
+from gridflow.service.intake import ReportCase, report_case
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 GRID = "37060200100101"

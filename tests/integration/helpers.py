@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gridflow.engine.case import Actor
-from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action
+from gridflow.service.actions import TakeAction, take_action
+from gridflow.service.intake import ReportCase, report_case
 
 GRID = "37060200100101"
 COMMUNITY = "370602001001"

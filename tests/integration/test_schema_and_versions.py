@@ -105,7 +105,7 @@ def test_corrupted_definition_snapshot_is_reported_not_replaced(make_app, db_url
 
 
 def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_url, tmp_path):
-    from gridflow.service.cases import migrate_cases
+    from gridflow.service.migration import migrate_cases
     from tests.integration.helpers import DISPATCHER, act, dispatched_case
 
     app = make_app(db_url)

@@ -10,7 +10,7 @@ from gridflow.engine.errors import (
     ActionNotAllowed, CaseNotFound, GuardFailed, PayloadInvalid, RoleNotAllowed, VersionConflict,
 )
 from gridflow.adapters.repository import SqlCaseRepository as CaseRepository
-from gridflow.service.cases import IdempotencyConflict
+from gridflow.service.actions import IdempotencyConflict
 from tests.integration.helpers import (
     DISPATCHER, GRID_WORKER, HOUSING, act, dispatched_case, report, snapshot,
 )

@@ -170,12 +170,12 @@ def test_a_batch_of_timers_fires_in_one_transaction_each_once(app, clock):
 
 def test_a_batch_that_meets_a_concurrent_change_falls_back_to_one_by_one(app, clock, monkeypatch):
     from gridflow.engine.errors import VersionConflict
-    from gridflow.service import timers as service_cases
+    from gridflow.service import timers as service_timers
 
     numbers = [dispatched_case(app.services) for _ in range(3)]
     clock.set(clock.now() + timedelta(days=9))
     ids = _claim(app.services, "w")
-    real_fire_in = service_cases._fire_in
+    real_fire_in = service_timers._fire_in
     calls = {"n": 0}
 
     def conflict_once(svc, uow, timer_id):
@@ -184,8 +184,8 @@ def test_a_batch_that_meets_a_concurrent_change_falls_back_to_one_by_one(app, cl
             raise VersionConflict("case changed")
         return real_fire_in(svc, uow, timer_id)
 
-    monkeypatch.setattr(service_cases, "_fire_in", conflict_once)
-    outcomes = service_cases.fire_timers(app.services, ids)
+    monkeypatch.setattr(service_timers, "_fire_in", conflict_once)
+    outcomes = service_timers.fire_timers(app.services, ids)
     assert {o.status for o in outcomes} == {"fired"} and len(outcomes) == len(ids)
     for n in numbers:
         assert len(_events(app.services, n, "DeadlineBreached")) == 1

@@ -166,7 +166,7 @@ class Deployment:
         """Open ``n`` fault_drill cases whose deadlines fall due ``due_in`` … ``due_in + spread`` s \
 from now."""
         from gridflow.bootstrap import bootstrap
-        from gridflow.service.cases import ReportCase, report_case
+        from gridflow.service.intake import ReportCase, report_case
 
         first_due = datetime.now(timezone.utc) + timedelta(seconds=due_in)
         clock = ManualClock(first_due - DEADLINE)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from gridflow.adapters.notifiers import LogNotifier, WebhookNotifier
 from gridflow.adapters.orm import OutboxRow
 from gridflow.processes.outbox import MAX_ATTEMPTS, backoff, dispatch_outbox
-from gridflow.service.cases import ReportCase, report_case
+from gridflow.service.intake import ReportCase, report_case
 
 from .support import DEADLINE, DISPATCHER, WORKFLOWS
 

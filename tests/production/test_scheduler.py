@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from gridflow.adapters.timer_index import TimerIndex, index_key, marker_key
 from gridflow.processes.celery_runner import Scheduler
-from gridflow.service.cases import ReportCase, TakeAction, report_case, take_action
+from gridflow.service.actions import TakeAction, take_action
+from gridflow.service.intake import ReportCase, report_case
 
 from .support import DEADLINE, DISPATCHER, WORKFLOWS, truncate
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from gridflow.engine.case import Actor
 from gridflow.engine.clock import ManualClock
-from gridflow.service.cases import ReportCase, report_case
+from gridflow.service.intake import ReportCase, report_case
 from gridflow.service.timers import fire_timers
 from tests.unit.fakes import FakeStore, fake_services
 

@@ -14,7 +14,8 @@ from fastapi.responses import StreamingResponse
 from ...service import case_view, exports, lists
 from ...service.audit import verify_case
 from ...service.auth import reporter_of
-from ...service.cases import ReportCase, act_as, report_case
+from ...service.actions import act_as
+from ...service.intake import ReportCase, report_case
 from ...service.masking import events_for
 from . import API_PREFIX
 from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep

@@ -9,7 +9,8 @@ import pytest
 from gridflow.engine.case import Actor
 from gridflow.engine.clock import ManualClock
 from gridflow.engine.errors import ActionNotAllowed, VersionConflict
-from gridflow.service.cases import IdempotencyConflict, ReportCase, TakeAction, report_case, take_action
+from gridflow.service.actions import IdempotencyConflict, TakeAction, take_action
+from gridflow.service.intake import ReportCase, report_case
 from gridflow.adapters.ports import GENESIS_HASH
 from tests.unit.fakes import FakeStore, fake_services
 

@@ -1,33 +1,30 @@
-"""Use cases: every report, action and migration passes through here (timer firings: ``timers``).
+"""Actions: every dispatch, sign-for, reply, rating, review… that a person takes on a case.
 
-Each is one unit of work: load the case, ask the engine, append the events
-(hash-chained), update the case with a compare-and-set on its version,
-schedule and cancel timers, queue side effects in the outbox, commit — or
-leave everything exactly as it was.
+``take_action`` is the use case (one unit of work; refused actions change nothing; ``If-Match`` and
+``Idempotency-Key`` honoured); ``act_as`` is the same for an authenticated caller, with the scope
+checks an entry point needs: the case and every case or unit the payload names must be the caller's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import sqlalchemy as sa
 
-from ..adapters.geo import locate_grid
 from ..adapters.orm import CaseRow
-from ..adapters.ports import NewCase, UnitOfWork
+from ..adapters.ports import UnitOfWork
 from ..engine.canonical import canonical_json
-from ..engine.case import Actor, Event
+from ..engine.case import Actor
 from ..engine.errors import (
-    CaseNotFound, ConcurrentWrite, Forbidden, GridflowError, PayloadInvalid, RoleNotAllowed, VersionConflict,
+    CaseNotFound, ConcurrentWrite, Forbidden, GridflowError, PayloadInvalid, VersionConflict,
 )
-from ..engine.roles import REPORTER_ROLES, STAFF_ROLES
+from ..engine.roles import STAFF_ROLES
 from .auth import Caller
 from .context import Services
-from .recording import apply_decision, change_of, db_errors, event_dicts, hash_token
+from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
 from .scopes import FACT_COLUMNS, Seen, SeenCases, scope_of
 
 log = logging.getLogger(__name__)
@@ -36,26 +33,6 @@ log = logging.getLogger(__name__)
 class IdempotencyConflict(GridflowError):
     code = "idempotency_key_reused"
     status = 422
-
-
-# --- commands and results ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ReportCase:
-    workflow: str
-    reporter: Actor
-    category: str = ""
-    title: str = ""
-    description: str = ""
-    unit: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-    address: str | None = None
-    reporter_name: str | None = None
-    reporter_phone: str | None = None
-    attachments: tuple[Mapping[str, Any], ...] = ()
-    channel: str = "api"
-    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,62 +45,7 @@ class TakeAction:
     idempotency_key: str | None = None
 
 
-@dataclass(frozen=True)
-class ActionResult:
-    number: str
-    state: str
-    version: int
-    events: tuple[dict[str, Any], ...]
-    replayed: bool = False
-    resident_token: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "state": self.state, "version": self.version, "events": list(self.events)}
-
-
-# --- use cases --------------------------------------------------------------------------------
-
-@db_errors
-def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
-    """Open a case on the newest version of its workflow."""
-    defn = svc.catalog.newest(cmd.workflow)
-    engine = svc.catalog.engine(defn.name, defn.version)
-    if cmd.reporter.role not in REPORTER_ROLES:
-        raise RoleNotAllowed(f"role {cmd.reporter.role!r} may not report cases", role=cmd.reporter.role)
-    now = svc.clock.now()
-    with svc.uow() as uow:
-        svc.units.refresh(uow.connection)
-        # Where the problem is decides who owns it (属地): an explicit unit, else the grid the
-        # coordinates fall in, else the reporter's own unit.
-        unit_code = cmd.unit
-        if unit_code is None and cmd.lat is not None and cmd.lon is not None:
-            unit_code = locate_grid(svc.units.all(), cmd.lat, cmd.lon)
-        unit_code = unit_code or cmd.reporter.unit
-        unit = svc.units.get(unit_code)
-        if unit is None:
-            raise PayloadInvalid(
-                "cannot tell which grid or community the case belongs to: give a known unit code or "
-                "coordinates inside a grid", fields={"unit": f"unknown unit {unit_code!r}" if unit_code else "missing"})
-        community = svc.units.ancestor_of_kind(unit.code, "community")
-        holder = community.code if community else unit.code
-        scope = svc.units.scope_codes(unit.code)
-        token = secrets.token_urlsafe(24) if cmd.reporter.role == "resident" or cmd.reporter_phone else None
-        filed = uow.cases.add(NewCase(
-            workflow=defn.name, version=defn.version, state=defn.initial, origin_unit=unit.code,
-            community_code=scope["community"], street_code=scope["street"], district_code=scope["district"],
-            opened_at=now, reporter_id=cmd.reporter.id, category=cmd.category, title=cmd.title,
-            description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon, address=cmd.address,
-            reporter_name=cmd.reporter_name, reporter_phone=cmd.reporter_phone, attachments=cmd.attachments,
-            resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
-        decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
-                               data=dict(cmd.data),
-                               payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
-        case, events = apply_decision(svc, uow, filed, decision)
-        uow.commit()
-    svc.publish(change_of(case, events, "report"))
-    return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events),
-                        resident_token=token)
-
+# --- the use case ------------------------------------------------------------------------------
 
 @db_errors
 def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
@@ -177,47 +99,6 @@ def _replay(uow: UnitOfWork, key: str, request_hash: str) -> ActionResult | None
                                   key=key.split(":", 1)[1])
     r = prior.result
     return ActionResult(r["number"], r["state"], r["version"], tuple(r.get("events", [])), replayed=True)
-
-
-@db_errors
-def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[str, str],
-                  actor: Actor | None = None) -> int:
-    """Move open cases of ``name`` onto ``to_version``, mapping states; recorded in each case's history.
-
-    The old deadlines stop and the mapped state's deadlines start afresh under the new rules.
-    """
-    target = svc.catalog.get(name, to_version)
-    engine = svc.catalog.engine(name, to_version)
-    actor = actor or Actor("admin", "admin")
-    for old, new in state_map.items():
-        if new not in target.states:
-            raise PayloadInvalid(f"--map {old}={new}: {new!r} is not a state of {target.key}",
-                                 fields={"map": f"{old}={new}"})
-    changes = []
-    with svc.uow() as uow:
-        svc.units.refresh(uow.connection)
-        for case_id in uow.cases.open_case_ids(name, other_than_version=to_version):
-            case = uow.cases.load_by_id(case_id)
-            snap = case.snapshot
-            new_state = state_map.get(snap.state, snap.state)
-            if new_state not in target.states:
-                raise PayloadInvalid(
-                    f"case {case.number} is in state {snap.state!r}, which {target.key} lacks; "
-                    f"add --map {snap.state}=STATE", fields={"map": snap.state})
-            now = svc.clock.now()
-            moved = replace(snap, version=to_version, state=new_state, escalation_top=target.escalation.top,
-                            escalation_level=min(snap.escalation_level, target.escalation.top))
-            note = Event("WorkflowMigrated", now, actor.id, actor.role,
-                         {"from": f"{name}@{snap.version}", "to": target.key, "from_state": snap.state,
-                          "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
-            # The new version is written with the rest of the decision (it is a column of the snapshot).
-            case, events = apply_decision(svc, uow, case, engine.enter_state(moved, actor, now),
-                                          extra_events=[note])
-            changes.append(change_of(case, events, "migration"))
-        uow.commit()
-    for ch in changes:
-        svc.publish(ch)
-    return len(changes)
 
 
 # --- acting for a caller ----------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""Intake: where every channel hands in a report (the API, the CLI, the demo; hotline files, Open311 and
+webhooks when they come) — a ``ReportCase`` in, a numbered case on the newest version of its workflow out.
+
+One unit of work: file the case where its place says it belongs (属地), let the engine open it, write
+its first events, timers and notifications; a channel never writes to the database itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..adapters.geo import locate_grid
+from ..adapters.ports import NewCase
+from ..engine.case import Actor
+from ..engine.errors import PayloadInvalid, RoleNotAllowed
+from ..engine.roles import REPORTER_ROLES
+from .context import Services
+from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
+from .tokens import hash_token, new_token
+
+
+@dataclass(frozen=True)
+class ReportCase:
+    workflow: str
+    reporter: Actor
+    category: str = ""
+    title: str = ""
+    description: str = ""
+    unit: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    attachments: tuple[Mapping[str, Any], ...] = ()
+    channel: str = "api"
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@db_errors
+def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
+    """Open a case on the newest version of its workflow."""
+    defn = svc.catalog.newest(cmd.workflow)
+    engine = svc.catalog.engine(defn.name, defn.version)
+    if cmd.reporter.role not in REPORTER_ROLES:
+        raise RoleNotAllowed(f"role {cmd.reporter.role!r} may not report cases", role=cmd.reporter.role)
+    now = svc.clock.now()
+    with svc.uow() as uow:
+        svc.units.refresh(uow.connection)
+        # Where the problem is decides who owns it (属地): an explicit unit, else the grid the
+        # coordinates fall in, else the reporter's own unit.
+        unit_code = cmd.unit
+        if unit_code is None and cmd.lat is not None and cmd.lon is not None:
+            unit_code = locate_grid(svc.units.all(), cmd.lat, cmd.lon)
+        unit_code = unit_code or cmd.reporter.unit
+        unit = svc.units.get(unit_code)
+        if unit is None:
+            raise PayloadInvalid(
+                "cannot tell which grid or community the case belongs to: give a known unit code or "
+                "coordinates inside a grid", fields={"unit": f"unknown unit {unit_code!r}" if unit_code else "missing"})
+        community = svc.units.ancestor_of_kind(unit.code, "community")
+        holder = community.code if community else unit.code
+        scope = svc.units.scope_codes(unit.code)
+        token = new_token() if cmd.reporter.role == "resident" or cmd.reporter_phone else None
+        filed = uow.cases.add(NewCase(
+            workflow=defn.name, version=defn.version, state=defn.initial, origin_unit=unit.code,
+            community_code=scope["community"], street_code=scope["street"], district_code=scope["district"],
+            opened_at=now, reporter_id=cmd.reporter.id, category=cmd.category, title=cmd.title,
+            description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon, address=cmd.address,
+            reporter_name=cmd.reporter_name, reporter_phone=cmd.reporter_phone, attachments=cmd.attachments,
+            resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
+        decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
+                               data=dict(cmd.data),
+                               payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
+        case, events = apply_decision(svc, uow, filed, decision)
+        uow.commit()
+    svc.publish(change_of(case, events, "report"))
+    return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events),
+                        resident_token=token)
