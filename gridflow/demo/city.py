@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from ..engine.calendar import LOCAL_ZONE as LOCAL
 from ..engine.case import Actor
 from ..engine.clock import ManualClock
 from ..engine.errors import GridflowError
-from ..service.auth import Caller
 from ..service.actions import TakeAction, take_action
-from ..service.intake import ReportCase, report_case
+from ..service.auth import Caller
 from ..service.context import Change, Services
+from ..service.intake import ReportCase, report_case
 from ..service.stats import Counts, SlaReport, event_counts, sla_stats
 from .seed import COMMUNITIES, grid_center
 
-from ..engine.calendar import LOCAL_ZONE as LOCAL
 #: A Monday in an ordinary fortnight (no public holiday), 08:00 in Yantai.
 DEFAULT_START = datetime(2026, 11, 2, 8, 0, tzinfo=LOCAL).astimezone(timezone.utc)
 HOUR = 3600.0

@@ -7,8 +7,8 @@ from sqlmodel import select
 
 from ..adapters.geo import rectangle
 from ..adapters.orm import ApiKey, Unit, User
-from ..service.tokens import hash_token
 from ..service.context import Services
+from ..service.tokens import hash_token
 
 CITY = ("3706", "烟台市", "city", None)
 DISTRICT = ("370602", "芝罘区", "district", "3706")
