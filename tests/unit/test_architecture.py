@@ -249,3 +249,20 @@ def test_tarjan_finds_every_cycle_and_nothing_else():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": {"e"}, "e": {"d"}, "f": {"a"}, "g": {"g"}}
     assert sorted(strongly_connected(graph)) == [["a", "b", "c"], ["d", "e"]]
     assert a_cycle(["a", "b", "c"], graph) == ["a", "b", "c", "a"]
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_is_longer_than_a_screen():
+    """Small functions, one job each (alembic's generated migrations aside)."""
+    long = []
+    for path in sorted((ROOT / "gridflow").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines")
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)
