@@ -79,14 +79,16 @@ def _sample_writes(url: str) -> dict:
 
     eng = sa.create_engine(url)
     with eng.connect() as conn:
-        case = conn.execute(sa.text("SELECT id, version, sla FROM cases WHERE state IN ('suspended', 'handling') "
+        case = conn.execute(sa.text("SELECT id, version, sla FROM cases "
+                                    "WHERE state IN ('suspended', 'handling') "
                                     "ORDER BY id LIMIT 1")).first()
         events = conn.execute(sa.text("SELECT type, actor, role, data FROM case_events WHERE case_id = :c "
                                       "ORDER BY seq DESC LIMIT 2"), {"c": case[0]}).all()
     eng.dispose()
     sla = case[2] if isinstance(case[2], str) else json.dumps(case[2])
     return {"case_id": case[0], "version": case[1], "sla": sla,
-            "events": [(e[0], e[1], e[2], e[3] if isinstance(e[3], str) else json.dumps(e[3])) for e in events]}
+            "events": [(e[0], e[1], e[2], e[3] if isinstance(e[3], str) else json.dumps(e[3]))
+                       for e in events]}
 
 
 def _raw_op(cur, w: dict, version: int, i: int, now: str, p: str) -> None:
@@ -106,7 +108,8 @@ def _raw_op(cur, w: dict, version: int, i: int, now: str, p: str) -> None:
                     f"claim_expires_at, set_at_version) VALUES ({p},{p},{p},{p},{p},{p},{p},{p},{p})",
                     [(w["case_id"], f"raw.{i}/{k}@1", f"raw.{i}", k, now, "pending", None, None, version)
                      for k in ("warning", "breach")])
-    cur.executemany(f"DELETE FROM timers WHERE case_id={p} AND deadline_id={p}", [(w["case_id"], f"raw.{i - 1}")])
+    cur.executemany(f"DELETE FROM timers WHERE case_id={p} AND deadline_id={p}",
+                    [(w["case_id"], f"raw.{i - 1}")])
 
 
 def bench_raw_sqlite(path: str, seconds: float) -> float:
@@ -175,10 +178,10 @@ def bulk_cases(path: str, count: int) -> None:
 
 def _flush(conn, batch) -> None:
     conn.executemany(
-        "INSERT INTO cases (id, number, workflow, workflow_version, state, stage, escalation_level, supervised, "
-        "closed, outcome, holder_unit, holder_roles, origin_unit, community_code, street_code, district_code, "
-        "category, title, description, channel, sla, breach_count, warned, opened_at, updated_at, closed_at, "
-        "version, event_seq, last_hash) VALUES (" + ",".join("?" * 29) + ")", batch)
+        "INSERT INTO cases (id, number, workflow, workflow_version, state, stage, escalation_level, "
+        "supervised, closed, outcome, holder_unit, holder_roles, origin_unit, community_code, street_code, "
+        "district_code, category, title, description, channel, sla, breach_count, warned, opened_at, "
+        "updated_at, closed_at, version, event_seq, last_hash) VALUES (" + ",".join("?" * 29) + ")", batch)
     conn.executemany(
         "INSERT INTO case_events (case_id, seq, type, actor, role, data, at, prev_hash, hash) "
         "VALUES (?, 1, 'CaseReported', 'gw-1', 'grid_worker', '{}', ?, ?, ?)",
@@ -220,7 +223,8 @@ def run_pair(args) -> None:
     numbers = handling_cases(app.services, args.cases)
     service = bench_service(app.services, clock, numbers, args.seconds)
     app.close()
-    raw = bench_raw_postgres(url, args.seconds) if args.postgres else bench_raw_sqlite(f"{tmp}/bench.db", args.seconds)
+    raw = (bench_raw_postgres(url, args.seconds) if args.postgres
+           else bench_raw_sqlite(f"{tmp}/bench.db", args.seconds))
     if scratch:
         _drop_database(args.postgres, scratch)
     db = "postgresql" if args.postgres else "sqlite"
@@ -253,8 +257,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--postgres", metavar="ADMIN_URL", nargs="?",
                     const="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                    help="bench PostgreSQL: the server is reached through ADMIN_URL and a scratch database is "
-                         "created and dropped")
+                    help="bench PostgreSQL: the server is reached through ADMIN_URL and a scratch "
+                         "database is created and dropped")
     ap.add_argument("--scale", action="store_true", help="compare 10,000 vs 1,000,000 stored cases")
     ap.add_argument("--cases", type=int, default=2000, help="cases the actions cycle over")
     ap.add_argument("--small", type=int, default=10_000)

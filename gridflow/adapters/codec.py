@@ -87,7 +87,8 @@ def snapshot_from(col: Mapping[str, Any], escalation_top: int) -> CaseSnapshot:
         data=MappingProxyType(dict(sla.get("data") or {})),
         deadlines=tuple(deadline_from_json(d) for d in sla.get("deadlines", [])),
         deadline_seq=int(sla.get("deadline_seq", 0)), breach_count=col["breach_count"],
-        sla_paused_seconds=float(sla.get("sla_paused_seconds", 0.0)), paused_since=_pdt(sla.get("paused_since")),
+        sla_paused_seconds=float(sla.get("sla_paused_seconds", 0.0)),
+        paused_since=_pdt(sla.get("paused_since")),
         closed_at=col["closed_at"], outcome=col["outcome"],
     )
 

@@ -227,7 +227,8 @@ class Database:
         if current == head:
             return
         if current is None:
-            raise SchemaMismatch(f"database {self.safe_url} has no gridflow schema; run `gridflow db upgrade`",
+            raise SchemaMismatch(f"database {self.safe_url} has no gridflow schema; "
+                                 "run `gridflow db upgrade`",
                                  current=None, expected=head)
         script = ScriptDirectory.from_config(self.alembic_config())
         known = {rev.revision for rev in script.walk_revisions()}

@@ -193,7 +193,8 @@ class OutboxRow(SQLModel, table=True):
     """Side effects (notifications, webhooks) written in the same transaction as the change."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_pending", "status", "next_attempt_at"), {"sqlite_autoincrement": True})
+    __table_args__ = (sa.Index("ix_outbox_pending", "status", "next_attempt_at"),
+                      {"sqlite_autoincrement": True})
     id: Optional[int] = Field(default=None, primary_key=True)
     case_id: Optional[int] = Field(default=None, index=True)
     kind: str = Field(max_length=32)

@@ -78,8 +78,8 @@ def _prepared(key: Any, build, dialect) -> _Prepared:
 _EVENT_COLUMNS = ("case_id", "seq", "type", "actor", "role", "data", "at", "prev_hash", "hash")
 _OUTBOX_COLUMNS = ("case_id", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
                    "last_error")
-_TIMER_COLUMNS = ("case_id", "key", "deadline_id", "kind", "due_at", "status", "claimed_by", "claim_expires_at",
-                  "set_at_version")
+_TIMER_COLUMNS = ("case_id", "key", "deadline_id", "kind", "due_at", "status", "claimed_by",
+                  "claim_expires_at", "set_at_version")
 
 
 _READERS: dict[str, list[tuple[str, Any]]] = {}
@@ -232,7 +232,8 @@ class SqlCaseRepository(CaseRepository):
             def build():
                 taken = (sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
                          .returning(TIMERS.c.key, TIMERS.c.due_at, TIMERS.c.case_id).cte("taken"))
-                return sa.select(taken.c.key, taken.c.due_at, CASES).join(CASES, CASES.c.id == taken.c.case_id)
+                return (sa.select(taken.c.key, taken.c.due_at, CASES)
+                        .join(CASES, CASES.c.id == taken.c.case_id))
 
             self._run(_prepared("take_timer", build, dialect), [{"timer_id": timer_id}])
             raw = self._cursor.fetchone()
@@ -240,7 +241,8 @@ class SqlCaseRepository(CaseRepository):
                 return None
             due_at = due_proc(raw[1]) if due_proc else raw[1]
             return TakenTimer(raw[0], due_at, self._decoded(self._columns(raw[2:])))
-        self._run(_prepared("take_timer", lambda: sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
+        self._run(_prepared("take_timer",
+                            lambda: sa.delete(TIMERS).where(TIMERS.c.id == sa.bindparam("timer_id"))
                             .returning(TIMERS.c.key, TIMERS.c.due_at, TIMERS.c.case_id), dialect),
                   [{"timer_id": timer_id}])
         raw = self._cursor.fetchone()
@@ -342,7 +344,8 @@ class SqlCaseRepository(CaseRepository):
                 {EVENTS.c[c]: sa.bindparam(c) for c in _EVENT_COLUMNS}), self.conn.dialect), rows)
 
     def events(self, case_id: int) -> list[EventRow]:
-        return list(self.session.exec(select(EventRow).where(EventRow.case_id == case_id).order_by(EventRow.seq)))
+        return list(self.session.exec(select(EventRow).where(EventRow.case_id == case_id)
+                                      .order_by(EventRow.seq)))
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -364,7 +367,8 @@ class SqlCaseRepository(CaseRepository):
         return self._run(prepared, [{"case_id": case_id, "deadline_id": d} for d in deadline_ids])
 
     def pending_timers(self, case_id: int) -> list[TimerRow]:
-        return list(self.session.exec(select(TimerRow).where(TimerRow.case_id == case_id).order_by(TimerRow.due_at)))
+        return list(self.session.exec(select(TimerRow).where(TimerRow.case_id == case_id)
+                                      .order_by(TimerRow.due_at)))
 
     # --- idempotency and outbox ---------------------------------------------------------------
 

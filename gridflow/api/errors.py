@@ -23,15 +23,16 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 _RESERVED = {"type", "title", "status", "detail", "instance", "code"}
 _HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-               406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-               422: "request_invalid", 429: "too_many_requests"}
+               406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+               415: "unsupported_media_type", 422: "request_invalid", 429: "too_many_requests"}
 
 
 def problem(request: Request | None, status: int, code: str, detail: str, *,
             headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": f"urn:gridflow:problem:{code}", "title": code.replace("_", " ").capitalize(), "status": status,
-        "detail": detail, "code": code, "instance": request.url.path if request is not None else None,
+        "type": f"urn:gridflow:problem:{code}", "title": code.replace("_", " ").capitalize(),
+        "status": status, "detail": detail, "code": code,
+        "instance": request.url.path if request is not None else None,
     }
     for key, value in extensions.items():
         body[key if key not in _RESERVED else f"{key}_"] = value
@@ -90,7 +91,8 @@ def install(api: FastAPI) -> None:
 
 def responses(*statuses: int, **codes: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problems a route can answer with (and any other status as a problem);
-    ``codes`` names the problem codes behind a status, e.g. ``s409="action_not_allowed, version_conflict"``."""
+    ``codes`` names the problem codes behind a status, e.g. \
+``s409="action_not_allowed, version_conflict"``."""
     from .schemas import Problem
 
     out: dict[int | str, dict[str, Any]] = {}

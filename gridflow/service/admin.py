@@ -20,13 +20,15 @@ class AlreadyExists(GridflowError):
 def create_unit(svc: Services, code: str, name: str, kind: str, parent: str | None = None,
                 boundary_wkt: str | None = None) -> Unit:
     if kind not in UNIT_KINDS:
-        raise PayloadInvalid(f"unknown unit kind {kind!r} (one of {', '.join(UNIT_KINDS)})", fields={"kind": kind})
+        raise PayloadInvalid(f"unknown unit kind {kind!r} (one of {', '.join(UNIT_KINDS)})",
+                             fields={"kind": kind})
     if boundary_wkt:
         from shapely import wkt
         try:
             wkt.loads(boundary_wkt)
         except Exception:
-            raise PayloadInvalid("boundary_wkt is not valid WKT", fields={"boundary_wkt": "invalid"}) from None
+            raise PayloadInvalid("boundary_wkt is not valid WKT",
+                                 fields={"boundary_wkt": "invalid"}) from None
     with svc.uow() as uow:
         if uow.session.get(Unit, code) is not None:
             raise AlreadyExists(f"unit {code!r} already exists", code_=code)

@@ -58,7 +58,8 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         if unit is None:
             raise PayloadInvalid(
                 "cannot tell which grid or community the case belongs to: give a known unit code or "
-                "coordinates inside a grid", fields={"unit": f"unknown unit {unit_code!r}" if unit_code else "missing"})
+                "coordinates inside a grid",
+                fields={"unit": f"unknown unit {unit_code!r}" if unit_code else "missing"})
         community = svc.units.ancestor_of_kind(unit.code, "community")
         holder = community.code if community else unit.code
         scope = svc.units.scope_codes(unit.code)

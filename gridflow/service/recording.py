@@ -28,7 +28,8 @@ class ActionResult:
     resident_token: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "state": self.state, "version": self.version, "events": list(self.events)}
+        return {"number": self.number, "state": self.state, "version": self.version,
+                "events": list(self.events)}
 
 
 def event_dicts(events: list[ChainedEvent]) -> tuple[dict[str, Any], ...]:
@@ -55,7 +56,8 @@ def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: D
                                  "note": "no unit of that level above the case's origin"}))
     first_response = None
     if case.first_response_at is None and any(
-            e.type == "ActionTaken" and e.role not in ("system", "resident", "grid_worker", "hotline_operator")
+            e.type == "ActionTaken"
+            and e.role not in ("system", "resident", "grid_worker", "hotline_operator")
             for e in events):
         first_response = snap.updated_at
     chained = _chain(case, events)

@@ -32,7 +32,8 @@ def test_database_without_schema_is_refused_with_the_command_to_run(pg_database_
     admin.dispose()
     try:
         with pytest.raises(SchemaMismatch, match="gridflow db upgrade"):
-            bootstrap(Settings(database_url=url.set(database=name).render_as_string(False)), clock, runner="none")
+            bootstrap(Settings(database_url=url.set(database=name).render_as_string(False)), clock,
+                      runner="none")
     finally:
         admin = sa.create_engine(pg_database_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -55,7 +56,8 @@ def test_database_ahead_or_behind_the_code_is_refused(sqlite_url, clock, sql, ex
 
 def test_unreachable_database_is_a_clear_error(clock):
     with pytest.raises(StoreUnavailable, match="unreachable"):
-        bootstrap(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"), clock, runner="none")
+        bootstrap(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"), clock,
+                  runner="none")
 
 
 def test_changed_definition_without_new_version_is_refused(make_app, db_url, tmp_path, clock):
@@ -63,7 +65,8 @@ def test_changed_definition_without_new_version_is_refused(make_app, db_url, tmp
     custom = tmp_path / "wf"
     custom.mkdir()
     text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
-    (custom / "grid_event_local.yaml").write_text(text.replace("duration: 16wh", "duration: 8wh"), encoding="utf-8")
+    (custom / "grid_event_local.yaml").write_text(text.replace("duration: 16wh", "duration: 8wh"),
+                                                  encoding="utf-8")
     with pytest.raises(DefinitionError, match="new version number|different content"):
         make_app(db_url, workflows_dir=custom)
 
@@ -118,7 +121,8 @@ def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_u
     v2 = text.replace("version: 1", "version: 2").replace("  dispatched:\n", "  awaiting_ack:\n") \
         .replace("to: dispatched", "to: awaiting_ack").replace("from: [dispatched]", "from: [awaiting_ack]") \
         .replace("from: [dispatched, handling]", "from: [awaiting_ack, handling]") \
-        .replace("from: [reported, street_triage, dispatched,", "from: [reported, street_triage, awaiting_ack,")
+        .replace("from: [reported, street_triage, dispatched,",
+                 "from: [reported, street_triage, awaiting_ack,")
     (custom / "grid_event_v2.yaml").write_text(v2, encoding="utf-8")
     app2 = make_app(db_url, workflows_dir=custom)
     from gridflow.engine.errors import PayloadInvalid

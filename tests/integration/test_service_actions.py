@@ -82,10 +82,12 @@ def test_crash_between_writes_leaves_the_case_exactly_as_before(app, monkeypatch
         act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"})
     monkeypatch.undo()
     after = snapshot(app.services, r.number)
-    assert (after[0].state, after[0].version, after[0].event_seq) == (before[0].state, before[0].version, before[0].event_seq)
+    assert (after[0].state, after[0].version, after[0].event_seq) == (before[0].state, before[0].version,
+                                                                      before[0].event_seq)
     assert len(after[1]) == len(before[1]) and [t.key for t in after[2]] == [t.key for t in before[2]]
     # and the case still works normally afterwards
-    assert act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"}).state == "dispatched"
+    assert act(app.services, r.number, "dispatch", DISPATCHER,
+               {"department": "dept-housing"}).state == "dispatched"
 
 
 def test_stale_expected_version_is_a_conflict(app):
@@ -225,7 +227,8 @@ def test_locked_sqlite_database_gets_a_clear_error_and_nothing_changes(make_app,
         blocker.execute("ROLLBACK")
         blocker.close()
     assert snapshot(app.services, r.number)[0].state == "reported"
-    assert act(app.services, r.number, "dispatch", DISPATCHER, {"department": "dept-housing"}).state == "dispatched"
+    assert act(app.services, r.number, "dispatch", DISPATCHER,
+               {"department": "dept-housing"}).state == "dispatched"
 
 
 def test_a_value_postgresql_refuses_is_data_refused_and_nothing_is_filed(app):

@@ -32,7 +32,8 @@ def svc(store):
 
 
 def report(svc) -> str:
-    return report_case(svc, ReportCase("grid_event", GRID_WORKER, category="0101", description="路灯不亮")).number
+    return report_case(svc, ReportCase("grid_event", GRID_WORKER, category="0101",
+                                       description="路灯不亮")).number
 
 
 def dispatch(svc, number: str, **kw):
