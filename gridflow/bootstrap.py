@@ -147,7 +147,7 @@ class Wiring:
 
 
 def worker_celery(settings: Settings | None = None):
-    """The Celery app with gridflow's tasks, wired: ``celery -A gridflow.bootstrap worker …``."""
+    """The Celery app with gridflow's tasks, wired: ``celery -A gridflow.bootstrap:celery worker …``."""
     from .processes.worker import register_tasks
 
     wiring = Wiring(settings or Settings())
@@ -157,7 +157,7 @@ def worker_celery(settings: Settings | None = None):
 
 
 def __getattr__(name: str) -> Any:
-    if name == "celery":  # what ``celery -A gridflow.bootstrap`` looks up; built on first use
+    if name == "celery":  # what ``celery -A gridflow.bootstrap:celery`` looks up; built on first use
         app = worker_celery()
         globals()["celery"] = app
         return app

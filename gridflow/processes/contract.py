@@ -75,7 +75,7 @@ class Wire(Protocol):
     """How a process gets its wired application (:class:`gridflow.bootstrap.Wiring`).
 
     Processes never import the composition root: whoever starts them (``gridflow scheduler``,
-    ``gridflow worker``, ``celery -A gridflow.bootstrap``) hands them this.
+    ``gridflow worker``, ``celery -A gridflow.bootstrap:celery``) hands them this.
     """
 
     settings: Any

@@ -44,7 +44,7 @@ def _app(settings: Any) -> Any:
     if app is None:
         if _wire is None:
             raise RuntimeError("this Celery app was not started with its wiring: run `gridflow worker` "
-                               "or `celery -A gridflow.bootstrap worker`")
+                               "or `celery -A gridflow.bootstrap:celery worker`")
         app = _wire(runner="none")
         _apps.clear()
         _apps[os.getpid()] = app
@@ -165,7 +165,7 @@ def run_worker(wire: Wire, concurrency: int = 2, loglevel: str = "INFO") -> int:
 
 def __getattr__(name: str):
     """``celery -A gridflow.processes.worker inspect …`` finds ``app`` (tasks named, not wired), built from
-    the environment; a worker that runs tasks is ``gridflow worker`` or ``celery -A gridflow.bootstrap``."""
+    the environment; a worker that runs tasks is ``gridflow worker`` or ``celery -A gridflow.bootstrap:celery``."""
     if name in ("app", "celery"):
         global _current_settings
         if _current_settings is None:

@@ -71,3 +71,22 @@ def test_production_logs_are_json_and_development_logs_are_text():
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_celery_command_line_finds_the_wired_app_in_bootstrap(tmp_path, monkeypatch):
+    """``celery -A gridflow.bootstrap:celery worker`` gets gridflow's tasks and each pool process's wiring."""
+    from celery.app.utils import find_app
+
+    import gridflow.bootstrap as bootstrap_module
+    from gridflow.adapters.db import Database
+    from gridflow.processes import worker
+
+    url = f"sqlite:///{tmp_path / 'gridflow.db'}"
+    Database(url).upgrade()
+    monkeypatch.setenv("GRIDFLOW_DATABASE_URL", url)
+    monkeypatch.setenv("GRIDFLOW_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setattr(worker, "_wire", None)
+    monkeypatch.delitem(vars(bootstrap_module), "celery", raising=False)  # built anew from this environment
+    app = find_app("gridflow.bootstrap:celery")
+    assert {FIRE_TIMERS, "gridflow.dispatch_outbox"} <= set(app.tasks)
+    assert worker._wire is not None and worker._wire.settings.database_url == url
