@@ -165,7 +165,8 @@ def run_worker(wire: Wire, concurrency: int = 2, loglevel: str = "INFO") -> int:
 
 def __getattr__(name: str):
     """``celery -A gridflow.processes.worker inspect …`` finds ``app`` (tasks named, not wired), built from
-    the environment; a worker that runs tasks is ``gridflow worker`` or ``celery -A gridflow.bootstrap:celery``."""
+    the environment; a worker that runs tasks is ``gridflow worker`` or
+    ``celery -A gridflow.bootstrap:celery worker``."""
     if name in ("app", "celery"):
         global _current_settings
         if _current_settings is None:
