@@ -88,6 +88,28 @@ def scope_of(svc: Services, caller: Caller) -> Scope:
     return Scope(terms=_area(svc, caller.unit) + own)
 
 
+def may_name_unit(svc: Services, caller: Caller, code: str) -> bool:
+    """Whether a caller may name a unit in an action (dispatch to it, refer to it, suggest it).
+
+    A unit within the caller's own area, or a department hanging off the caller's area or any unit above
+    it (departments are district-level units: a community or street dispatcher reaches its district's
+    departments, never another street's community). A department's own area is the unit it hangs off.
+    An admin may name any unit.
+    """
+    if caller.role == "admin":
+        return True
+    unit, own = svc.units.get(code), svc.units.get(caller.unit)
+    if unit is None or own is None:
+        return False
+    area = svc.units.get(own.parent) if own.kind == "department" else own
+    if area is None:
+        return unit.code == own.code
+    if svc.units.is_within(unit.code, area.code):
+        return True
+    return (unit.kind == "department" and unit.parent is not None
+            and svc.units.is_within(area.code, unit.parent))
+
+
 def visible_row(svc: Services, uow, caller: Caller, number: str) -> CaseRow:
     """The case row, if the caller may see it; otherwise the case does not exist for them (404)."""
     svc.units.refresh(uow.session)
