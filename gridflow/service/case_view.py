@@ -156,6 +156,7 @@ def history(svc: Services, caller: Caller, number: str) -> list[EventView]:
         events = uow.cases.events(row.id)
     hide = hidden_reporter(caller, confidential=is_confidential(row), number=row.number,
                            reporter_id=row.reporter_id)
-    dicts = events_for(caller, ({"actor": e.actor, "data": e.data} for e in events), hide_actor=hide)
+    dicts = events_for(caller, ({"type": e.type, "actor": e.actor, "role": e.role, "data": e.data}
+                                for e in events), hide_actor=hide)
     return [EventView(e.seq, e.type, d["actor"], e.role, e.at, d["data"], e.prev_hash, e.hash)
             for e, d in zip(events, dicts)]

@@ -35,6 +35,8 @@ from .auth import Caller
 
 #: Shown instead of the reporter's actor id in a confidential case's history.
 CONFIDENTIAL_ACTOR = "confidential"
+#: The events a report writes, before anyone acts on the case.
+REPORT_EVENTS = frozenset({"CaseReported", "DeadlineStarted", "CaseClosed"})
 
 _D = "[0-9０-９]"  # an ASCII or a full-width digit
 _NOT_DIGIT_BEFORE = "(?<![0-9０-９])"
@@ -169,6 +171,7 @@ class Exposure:
 
 
 def exposure(caller: Caller | None, row: Any, *, export: bool = False) -> Exposure:
+    """An export is read by whoever gets the file: it sees as a role without contact rights would."""
     reporter = not is_confidential(row) or (not export and is_reporter(caller, row.number, row.reporter_id))
     return Exposure(contact=sees_contact(caller) and not export, reporter=reporter)
 
@@ -206,17 +209,24 @@ def contact_for(caller: Caller | None, row: Any, *, export: bool = False) -> Con
 
 
 def events_for(caller: Caller | None, events: Iterable[Mapping[str, Any]], *,
-               hide_actor: str | None = None) -> list[dict[str, Any]]:
-    """Event dicts with free text masked for callers who do not see contacts; ``hide_actor`` (the
-    reporter of a confidential case the caller did not report) is shown as :data:`CONFIDENTIAL_ACTOR`
-    and the text of its events masked for everyone."""
+               hide_actor: str | None = None, from_report: bool = True) -> list[dict[str, Any]]:
+    """Event dicts as this caller may see them: free text masked for callers who do not see contacts.
+
+    ``hide_actor`` is a confidential case's reporter (:func:`hidden_reporter`): on such a case every
+    event's text is masked, and the reporter is shown as :data:`CONFIDENTIAL_ACTOR` in the events of the
+    report (the leading :data:`REPORT_EVENTS`, when ``events`` start with the report) and in whatever it
+    does as a resident. An operator who logged the report keeps its name on what it does afterwards.
+    """
     out = []
+    in_report = from_report
     for e in events:
+        in_report = in_report and e.get("type") in REPORT_EVENTS
         if hide_actor is not None or not sees_contact(caller):
             e = {**e, "data": mask_value(e.get("data") or {})}
         else:
             e = dict(e)
-        if hide_actor is not None and e.get("actor") == hide_actor:
+        reporter_did = hide_actor is not None and e.get("actor") == hide_actor
+        if reporter_did and (in_report or e.get("role") == "resident"):
             e["actor"] = CONFIDENTIAL_ACTOR
         out.append(e)
     return out

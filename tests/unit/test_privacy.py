@@ -180,18 +180,32 @@ def test_a_confidential_reporter_still_sees_their_own_report(caller):
     assert contact_for(caller, CONFIDENTIAL, export=True).name is None
 
 
-def test_a_confidential_reporter_is_hidden_in_history_events():
-    events = [{"seq": 1, "type": "CaseReported", "actor": "res-1", "data": {"note": "13812345678"}},
-              {"seq": 2, "type": "ActionTaken", "actor": "cd-1", "data": {}}]
+def test_a_confidential_reporter_is_hidden_in_the_report_and_in_what_it_does_as_a_resident():
+    events = [{"seq": 1, "type": "CaseReported", "actor": "res-1", "role": "resident",
+               "data": {"note": "13812345678"}},
+              {"seq": 2, "type": "DeadlineStarted", "actor": "res-1", "role": "resident", "data": {}},
+              {"seq": 3, "type": "ActionTaken", "actor": "cd-1", "role": "community_dispatcher", "data": {}},
+              {"seq": 4, "type": "ActionTaken", "actor": "res-1", "role": "resident", "data": {}}]
     dispatcher = Caller("cd-1", "community_dispatcher", "370602001001")
     hide = hidden_reporter(dispatcher, confidential=True, number="GF-2026-000009", reporter_id="res-1")
     shown = events_for(dispatcher, events, hide_actor=hide)
-    assert [e["actor"] for e in shown] == [CONFIDENTIAL_ACTOR, "cd-1"]
-    assert shown[0]["data"] == {"note": "138****5678"}
+    assert [e["actor"] for e in shown] == [CONFIDENTIAL_ACTOR, CONFIDENTIAL_ACTOR, "cd-1", CONFIDENTIAL_ACTOR]
+    assert shown[0]["data"] == {"note": "138****5678"}  # a contact role, but the reporter's text is masked
     assert hidden_reporter(Caller("res-1", "resident"), confidential=True, number="GF-2026-000009",
                            reporter_id="res-1") is None
     assert hidden_reporter(dispatcher, confidential=False, number="GF-2026-000009",
                            reporter_id="res-1") is None
+
+
+def test_an_operator_who_logged_a_confidential_report_is_hidden_only_in_the_report():
+    events = [{"type": "CaseReported", "actor": "op-1", "role": "hotline_operator", "data": {}},
+              {"type": "ActionTaken", "actor": "op-1", "role": "hotline_operator", "data": {}},
+              {"type": "DeadlineStarted", "actor": "op-1", "role": "hotline_operator", "data": {}}]
+    shown = events_for(Caller("sv-1", "supervisor", "370602"), events, hide_actor="op-1")
+    assert [e["actor"] for e in shown] == [CONFIDENTIAL_ACTOR, "op-1", "op-1"]
+    later = events_for(Caller("sv-1", "supervisor", "370602"), events[2:], hide_actor="op-1",
+                       from_report=False)
+    assert [e["actor"] for e in later] == ["op-1"]
 
 
 @pytest.mark.parametrize("value, cell", [
