@@ -9,6 +9,9 @@ so the two can never disagree.
 - department handler: only the cases its unit holds right now;
 - grid worker: its grid's cases and the ones it reported;
 - resident: the cases it reported — with the token it got when reporting, only that case.
+
+Which units a caller may name in an action (:func:`may_name_unit`) follows the same areas: units within
+its own, and the departments of its district.
 """
 
 from __future__ import annotations
