@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..service.auth import Caller
 from ..service.context import Change, Services
-from ..service.masking import events_for
+from ..service.masking import events_for, hidden_reporter
 from ..service.scopes import change_facts, needs_lookup, scope_of, sees_change
 
 
@@ -68,7 +68,9 @@ def _message(change: Change, caller: Caller) -> str:
         "number": change.number, "workflow": change.workflow, "state": change.state,
         "version": change.version, "holder_unit": change.holder_unit,
         "escalation_unit": change.escalation_unit, "source": change.source,
-        "events": events_for(caller, change.events),
+        "events": events_for(caller, change.events, from_report=change.source == "report", hide_actor=(
+            hidden_reporter(caller, confidential=change.confidential, number=change.number,
+                            reporter_id=change.reporter_id))),
     }
     data = json.dumps(body, ensure_ascii=False, default=str)
     return f"id: {change.number}:{change.version}\nevent: case\ndata: {data}\n\n"

@@ -153,6 +153,8 @@ class CaseCreate(BaseModel):
     reporter: Reporter = Reporter()
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
     channel: Annotated[str, StringConstraints(max_length=32, pattern=r"^[a-z0-9_]+$")] = "api"
+    #: 举报人保密: who reported the case is shown to no handling unit, only to the reporter.
+    confidential: bool = False
 
 
 class CaseCreated(BaseModel):

@@ -25,7 +25,7 @@ from ..engine.roles import STAFF_ROLES
 from .auth import Caller
 from .context import Services
 from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
-from .scopes import FACT_COLUMNS, Seen, SeenCases, scope_of
+from .scopes import FACT_COLUMNS, Seen, SeenCases, may_name_unit, scope_of
 
 log = logging.getLogger(__name__)
 
@@ -149,29 +149,41 @@ def _act(svc: Services, caller: Caller, seen: Seen, number: str, action: str,
          payload: Mapping[str, Any] | None, idempotency_key: str | None) -> ActionResult:
     act = svc.catalog.get(seen.workflow, seen.workflow_version).actions.get(action)
     if act is not None and payload:
-        _check_references(svc, act, payload)
+        _check_references(svc, caller, act, payload)
     # A retried request with an Idempotency-Key is answered from its first result before any version check.
     return take_action(svc, TakeAction(number, action, caller.actor, dict(payload or {}),
                                        expected_version=seen.version, idempotency_key=idempotency_key))
 
 
-def _check_references(svc: Services, act: Any, payload: Mapping[str, Any]) -> None:
-    """Units and cases an action's payload names must exist, or the case would be handed to nobody."""
+def _check_references(svc: Services, caller: Caller, act: Any, payload: Mapping[str, Any]) -> None:
+    """Units and cases an action's payload names must exist and be the caller's to name — a case in its
+    scope, a unit it may hand work to (:func:`~.scopes.may_name_unit`) — or the case would be handed to
+    nobody, or to someone else's area. One out of reach is refused exactly as an unknown one (same status,
+    code and message), so what lies outside a caller's scope cannot be probed."""
     named = [(f, payload[f.name].strip()) for f in act.fields if f.type in ("unit", "case")
              and isinstance(payload.get(f.name), str) and payload[f.name].strip()]
     problems: dict[str, str] = {}
     for f, value in named:
-        if f.type == "unit" and svc.units.get(value) is None:
-            with svc.uow(write=False) as uow:  # perhaps created since the tree was loaded
-                svc.units.refresh(uow.connection, force=True)
-            if svc.units.get(value) is None:
-                problems[f.name] = f"unknown unit {value!r}"
-        elif f.type == "case":
-            with svc.uow(write=False) as uow:
-                found = uow.connection.execute(sa.select(CaseRow.id).where(CaseRow.number == value)).first()
-                if found is None:
-                    problems[f.name] = f"unknown case {value!r}"
+        if f.type == "unit" and not _unit_in_reach(svc, caller, value):
+            problems[f.name] = f"unknown unit {value!r}"
+        elif f.type == "case" and not _case_in_scope(svc, caller, value):
+            problems[f.name] = f"unknown case {value!r}"
     if problems:
         raise PayloadInvalid(f"payload for {act.name!r} names what does not exist: "
                              + "; ".join(f"{k}: {v}" for k, v in problems.items()), action=act.name,
                              fields=problems)
+
+
+def _unit_in_reach(svc: Services, caller: Caller, code: str) -> bool:
+    if svc.units.get(code) is None:
+        with svc.uow(write=False) as uow:  # perhaps created since the tree was loaded
+            svc.units.refresh(uow.connection, force=True)
+    return svc.units.get(code) is not None and may_name_unit(svc, caller, code)
+
+
+def _case_in_scope(svc: Services, caller: Caller, number: str) -> bool:
+    with svc.uow(write=False) as uow:
+        svc.units.refresh(uow.connection)
+        found = uow.connection.execute(sa.select(CaseRow.id).where(
+            CaseRow.number == number, scope_of(svc, caller).sql())).first()
+    return found is not None

@@ -14,7 +14,9 @@ from ..adapters.codec import snapshot_of
 from ..adapters.orm import CaseRow
 from .auth import Caller
 from .context import Services
-from .masking import contact_for, events_for, mask_value, sees_contact
+from .masking import (
+    Exposure, contact_for, events_for, exposure, hidden_reporter, is_confidential, text_for, value_for,
+)
 from .scopes import visible_row
 
 
@@ -105,7 +107,7 @@ def _sla(svc: Services, row: CaseRow, now: datetime) -> tuple[Any, SlaLight]:
     return (engine, snap), SlaLight(s["light"], s["left_s"], s["due_at"], s["deadline"], label)
 
 
-def _summary_fields(svc: Services, row: CaseRow, sla: SlaLight) -> dict[str, Any]:
+def _summary_fields(svc: Services, row: CaseRow, sla: SlaLight, seen: Exposure) -> dict[str, Any]:
     defn = svc.catalog.get(row.workflow, row.workflow_version)
     st = defn.states.get(row.state)
     return dict(
@@ -113,16 +115,19 @@ def _summary_fields(svc: Services, row: CaseRow, sla: SlaLight) -> dict[str, Any
         state=row.state, state_label=st.label.zh if st else row.state, stage=row.stage,
         holder_unit=row.holder_unit, holder_roles=[r for r in row.holder_roles.split(",") if r],
         escalation_level=row.escalation_level, escalation_unit=row.escalation_unit, supervised=row.supervised,
-        closed=row.closed, outcome=row.outcome, category=row.category, title=row.title, channel=row.channel,
+        closed=row.closed, outcome=row.outcome, category=row.category, title=text_for(seen, row.title) or "",
+        channel=row.channel,
         opened_at=row.opened_at, updated_at=row.updated_at, closed_at=row.closed_at,
         next_due_at=row.next_due_at, warned=row.warned, breach_count=row.breach_count, version=row.version,
         sla=sla,
     )
 
 
-def summarize(svc: Services, row: CaseRow, now: datetime | None = None) -> CaseSummary:
+def summarize(svc: Services, caller: Caller | None, row: CaseRow, now: datetime | None = None, *,
+              export: bool = False) -> CaseSummary:
+    """The case as a line of a list, worklist or export: its title masked as the caller may see it."""
     _, sla = _sla(svc, row, now or svc.clock.now())
-    return CaseSummary(**_summary_fields(svc, row, sla))
+    return CaseSummary(**_summary_fields(svc, row, sla, exposure(caller, row, export=export)))
 
 
 def get_case(svc: Services, caller: Caller, number: str) -> CaseDetail:
@@ -130,14 +135,15 @@ def get_case(svc: Services, caller: Caller, number: str) -> CaseDetail:
     with svc.uow(write=False) as uow:
         row = visible_row(svc, uow, caller, number)
     (engine, snap), sla = _sla(svc, row, now)
+    seen = exposure(caller, row)
     contact = contact_for(caller, row)
-    data = dict(snap.data) if sees_contact(caller) else mask_value(dict(snap.data))
     return CaseDetail(
-        **_summary_fields(svc, row, sla), description=contact.description, origin_unit=row.origin_unit,
+        **_summary_fields(svc, row, sla, seen), description=contact.description, origin_unit=row.origin_unit,
         community_code=row.community_code, street_code=row.street_code, district_code=row.district_code,
-        address=contact.address, lat=contact.lat, lon=contact.lon, reporter_id=row.reporter_id,
-        reporter_name=contact.name, reporter_phone=contact.phone, contact_masked=not sees_contact(caller),
-        attachments=list(row.attachments or []), rating=row.rating, data=data,
+        address=contact.address, lat=contact.lat, lon=contact.lon, reporter_id=contact.reporter_id,
+        reporter_name=contact.name, reporter_phone=contact.phone, contact_masked=not seen.text,
+        attachments=value_for(seen, list(row.attachments or [])), rating=row.rating,
+        data=value_for(seen, dict(snap.data)),
         first_response_at=row.first_response_at,
         allowed_actions=[] if row.closed else engine.allowed_actions(snap, caller.role),
         deadlines=[e.as_dict() for e in engine.explain(snap, now)],
@@ -148,6 +154,9 @@ def history(svc: Services, caller: Caller, number: str) -> list[EventView]:
     with svc.uow(write=False) as uow:
         row = visible_row(svc, uow, caller, number)
         events = uow.cases.events(row.id)
-    dicts = events_for(caller, ({"data": e.data} for e in events))
-    return [EventView(e.seq, e.type, e.actor, e.role, e.at, d["data"], e.prev_hash, e.hash)
+    hide = hidden_reporter(caller, confidential=is_confidential(row), number=row.number,
+                           reporter_id=row.reporter_id)
+    dicts = events_for(caller, ({"type": e.type, "actor": e.actor, "role": e.role, "data": e.data}
+                                for e in events), hide_actor=hide)
+    return [EventView(e.seq, e.type, d["actor"], e.role, e.at, d["data"], e.prev_hash, e.hash)
             for e, d in zip(events, dicts)]

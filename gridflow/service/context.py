@@ -33,6 +33,8 @@ class Change:
     district_code: str | None
     reporter_id: str | None
     source: str  # report, action, timer, migration
+    #: A confidential case (举报人保密): streams hide its reporter (see service.masking).
+    confidential: bool = False
 
 
 @dataclass

@@ -36,6 +36,9 @@ class ReportCase:
     attachments: tuple[Mapping[str, Any], ...] = ()
     channel: str = "api"
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: 举报人保密: the reporter's identity is shown to no handling unit (see :mod:`.masking`). Kept in the
+    #: case data (``data["confidential"]``), which is stored with the case's snapshot.
+    confidential: bool = False
 
 
 @db_errors
@@ -72,7 +75,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
             reporter_name=cmd.reporter_name, reporter_phone=cmd.reporter_phone, attachments=cmd.attachments,
             resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
         decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
-                               data=dict(cmd.data),
+                               data={**cmd.data, **({"confidential": True} if cmd.confidential else {})},
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
         case, events = apply_decision(svc, uow, filed, decision)
         uow.commit()

@@ -114,7 +114,7 @@ def list_cases(svc: Services, caller: Caller, f: CaseFilter = CaseFilter(), curs
                                      .order_by(CaseRow.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return CasePage([summarize(svc, r, now) for r in rows],
+    return CasePage([summarize(svc, caller, r, now) for r in rows],
                     encode_cursor(rows[-1].id) if more and rows else None)
 
 
@@ -133,4 +133,4 @@ def worklist(svc: Services, caller: Caller, limit: int = 50) -> list[CaseSummary
         rows = list(uow.session.exec(
             select(CaseRow).where(scope_of(svc, caller).sql(), CaseRow.closed == False, waiting)  # noqa: E712
             .order_by(CaseRow.next_due_at.is_(None), CaseRow.next_due_at, CaseRow.id).limit(limit)))
-    return [summarize(svc, r, now) for r in rows]
+    return [summarize(svc, caller, r, now) for r in rows]

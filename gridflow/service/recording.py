@@ -83,7 +83,7 @@ def change_of(case: StoredCase, events: list[ChainedEvent], source: str) -> Chan
     snap = case.snapshot
     return Change(snap.number, snap.workflow, snap.state, case.version, event_dicts(events),
                   snap.holder_unit, case.escalation_unit, case.community_code, case.street_code,
-                  case.district_code, snap.reporter, source)
+                  case.district_code, snap.reporter, source, bool(snap.data.get("confidential")))
 
 
 def db_errors(fn):

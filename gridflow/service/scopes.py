@@ -9,6 +9,9 @@ so the two can never disagree.
 - department handler: only the cases its unit holds right now;
 - grid worker: its grid's cases and the ones it reported;
 - resident: the cases it reported — with the token it got when reporting, only that case.
+
+Which units a caller may name in an action (:func:`may_name_unit`) follows the same areas: units within
+its own, and the departments of its district.
 """
 
 from __future__ import annotations
@@ -86,6 +89,28 @@ def scope_of(svc: Services, caller: Caller) -> Scope:
         with svc.uow(write=False) as uow:
             svc.units.refresh(uow.session, force=True)
     return Scope(terms=_area(svc, caller.unit) + own)
+
+
+def may_name_unit(svc: Services, caller: Caller, code: str) -> bool:
+    """Whether a caller may name a unit in an action (dispatch to it, refer to it, suggest it).
+
+    A unit within the caller's own area, or a department hanging off the caller's area or any unit above
+    it (departments are district-level units: a community or street dispatcher reaches its district's
+    departments, never another street's community). A department's own area is the unit it hangs off.
+    An admin may name any unit.
+    """
+    if caller.role == "admin":
+        return True
+    unit, own = svc.units.get(code), svc.units.get(caller.unit)
+    if unit is None or own is None:
+        return False
+    area = svc.units.get(own.parent) if own.kind == "department" else own
+    if area is None:
+        return unit.code == own.code
+    if svc.units.is_within(unit.code, area.code):
+        return True
+    return (unit.kind == "department" and unit.parent is not None
+            and svc.units.is_within(area.code, unit.parent))
 
 
 def visible_row(svc: Services, uow, caller: Caller, number: str) -> CaseRow:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from datetime import datetime
 from typing import Annotated, Any, Iterator
@@ -50,12 +51,14 @@ def parse_if_match(value: str | None) -> int | None:
 def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate,
            response: Response) -> CaseCreated:
     """Report a case. Without credentials it is an anonymous resident's report; a resident gets a token
-    (shown once) to follow the case and rate it."""
+    (shown once) to follow the case and rate it. ``confidential`` (举报人保密) hides who reported it from
+    every handling unit."""
     cmd = ReportCase(
         workflow=body.workflow, reporter=reporter_of(caller), category=body.category, title=body.title,
         description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
         address=body.location.address, reporter_name=body.reporter.name, reporter_phone=body.reporter.phone,
-        attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel)
+        attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel,
+        confidential=body.confidential)
     result = report_case(svc, cmd)
     response.headers["Location"] = f"/api/v1/cases/{result.number}"
     response.headers["ETag"] = etag(result.version)
@@ -97,21 +100,22 @@ def list_cases(svc: ServicesDep, caller: CallerDep, q: Filters,
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV, contacts masked"},
     **responses(401, 403, 422)})
 def export_cases(svc: ServicesDep, caller: CallerDep, q: Filters) -> StreamingResponse:
-    """Cases in scope as CSV for spreadsheets; residents' names, phones and addresses are always masked."""
+    """Cases in scope as CSV for spreadsheets (UTF-8 with a BOM); residents' names, phones, ID numbers and
+    addresses are always masked, and a cell that would run as a formula starts with ``'``."""
     rows = exports.export_rows(svc, caller, q.filter)
     first = next(rows, None)  # raises before the response starts if the caller may not export
 
     def lines() -> Iterator[str]:
-        if first is None:
-            return
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(first))
+        buf.write("\ufeff")  # a UTF-8 BOM, so spreadsheets read the Chinese text as UTF-8
+        writer = csv.DictWriter(buf, fieldnames=list(exports.EXPORT_COLUMNS))
         writer.writeheader()
-        for row in (first, *rows):
-            writer.writerow(row)
-            yield buf.getvalue()
+        yield buf.getvalue()
+        for row in itertools.chain([first], rows) if first is not None else ():
             buf.seek(0)
             buf.truncate()
+            writer.writerow(row)
+            yield buf.getvalue()
 
     return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
