@@ -40,10 +40,17 @@ class App:
         self.services.db.dispose()
 
 
-def build_clock(settings: Settings) -> Clock:
-    if settings.clock_scale != 1.0:
-        return ScaledClock(datetime.now(timezone.utc), settings.clock_scale)
-    return SystemClock()
+def build_clock(settings: Settings, db: Database | None = None) -> Clock:
+    """Real time, or with ``GRIDFLOW_CLOCK_SCALE`` ≠ 1 simulated time continuing the epoch stored in
+    ``db`` (so a restart never sends simulated time back; without ``db``, a timeline starting now)."""
+    if settings.clock_scale == 1.0:
+        return SystemClock()
+    real_now = datetime.now(timezone.utc)
+    if db is None:
+        return ScaledClock(real_now, settings.clock_scale)
+    from .adapters.runtime_state import scaled_clock_epoch
+
+    return ScaledClock.continuing(scaled_clock_epoch(db, settings.clock_scale, real_now), real_now)
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
@@ -58,7 +65,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
     ``celery``: build the Celery app (default: for the "celery" runner only; the worker asks for it).
     """
     settings = settings or Settings()
-    clock = clock or build_clock(settings)
     db = Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
     if create_schema is None:
         create_schema = settings.is_sqlite
@@ -66,6 +72,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
         log.info("empty database: creating the schema")
         db.upgrade()
     db.check_schema()
+    clock = clock or build_clock(settings, db)
     catalog = build_catalog(settings)
     svc = Services(db=db, catalog=catalog, clock=clock, settings=settings)
     with svc.uow() as uow:

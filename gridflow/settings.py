@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,8 +38,36 @@ class Settings(BaseSettings):
     seed_demo: bool = True
     #: Simulated seconds per real second (demo); 1 = real time.
     clock_scale: float = 1.0
+    #: Failed authentications allowed per client address and per credential (``limits`` notation:
+    #: "20/minute", "100 per hour"); over it, 429 with Retry-After. Counted in Redis when one is configured.
+    auth_failure_limit: str = "20/minute"
+    #: Reports without credentials allowed per client address.
+    anonymous_report_limit: str = "10/hour"
+    #: Live event streams (``GET /api/v1/events``) one caller may hold open at once, per API process.
+    sse_streams_per_caller: int = Field(5, ge=1)
+    #: Seconds an idle keep-alive connection stays open; a request whose headers take longer than
+    #: ``header_timeout`` seconds to arrive is cut off (slowloris).
+    keep_alive_timeout: float = Field(5.0, gt=0)
+    header_timeout: float = Field(10.0, gt=0)
+    #: Request headers larger than this are refused (431).
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    #: Connections one server process serves at once; above it uvicorn answers 503.
+    max_connections: int = Field(1000, ge=1)
+    #: Seconds a stopping server waits for open requests (and live streams) before closing them.
+    shutdown_grace: int = Field(10, ge=0)
     log_json: bool = False
     log_level: str = "INFO"
+
+    @field_validator("auth_failure_limit", "anonymous_report_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as '20/minute' or '10 per hour'") from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":

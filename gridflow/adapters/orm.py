@@ -71,6 +71,8 @@ class ApiKey(SQLModel, table=True):
     label: str = Field(default="", max_length=100)
     created_at: datetime = _ts(nullable=False)
     revoked_at: Optional[datetime] = _ts(nullable=True)
+    #: After this instant the key authenticates as nothing (no expiry when unset).
+    expires_at: Optional[datetime] = _ts(nullable=True)
 
 
 class WorkflowVersion(SQLModel, table=True):
@@ -204,3 +206,12 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime = _ts(nullable=False)
     created_at: datetime = _ts(nullable=False)
     last_error: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text()))
+
+
+class RuntimeState(SQLModel, table=True):
+    """Small facts a restart must not forget, e.g. the scaled demo clock's epoch (key → JSON text)."""
+
+    __tablename__ = "runtime_state"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    updated_at: datetime = _ts(nullable=False)

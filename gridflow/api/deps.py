@@ -10,8 +10,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from ..adapters.rate_limits import RateLimits
 from ..bootstrap import App
-from ..service.auth import Caller, authenticate, require_admin
+from ..service.auth import Caller, authenticate_attempt, require_admin
 from ..service.context import Services
 from ..service.scopes import SeenCases
 
@@ -35,9 +36,37 @@ async def get_seen_cases(request: Request) -> SeenCases:
     return request.app.state.seen_cases
 
 
+def rate_limits(request: Request) -> RateLimits:
+    """The app's attempt counters, built on first use: in Redis (under the run's prefix) when one is
+    configured, so API workers share them, else in this process's memory."""
+    limits = getattr(request.app.state, "rate_limits", None)
+    if limits is None:
+        s = request.app.state.gridflow.settings
+        rates = {"auth_failure": s.auth_failure_limit, "anonymous_report": s.anonymous_report_limit}
+        limits = RateLimits(rates, storage_url=s.timer_index_url, prefix=s.redis_prefix)
+        request.app.state.rate_limits = limits
+    return limits
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (behind a reverse proxy, run uvicorn with ``--proxy-headers`` and
+    ``--forwarded-allow-ips`` so this is the client's, not the proxy's)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def get_throttle(request: Request) -> RateLimits:
+    return rate_limits(request)
+
+
+async def get_client_address(request: Request) -> str:
+    return client_address(request)
+
+
 AppDep = Annotated[App, Depends(get_app)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 SeenCasesDep = Annotated[SeenCases, Depends(get_seen_cases)]
+ThrottleDep = Annotated[RateLimits, Depends(get_throttle)]
+ClientAddressDep = Annotated[str, Depends(get_client_address)]
 
 
 class CallerCache:
@@ -86,7 +115,9 @@ async def get_caller(request: Request, svc: ServicesDep,
         caller = cache.get(token)
         if caller is not None:
             return caller
-    caller = await run_in_threadpool(authenticate, svc, token)
+    # A credential verified in the last seconds is no attempt; anything else is counted (429 when too many).
+    caller = await run_in_threadpool(authenticate_attempt, svc, rate_limits(request), client_address(request),
+                                     token)
     cache.put(token or "", caller)
     return caller
 

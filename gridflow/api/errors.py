@@ -1,7 +1,7 @@
 """Every error as ``application/problem+json`` (RFC 9457) with a stable ``code``.
 
 One handler maps gridflow's named errors (their ``code``, ``status`` and
-``details``); the others cover request validation, unknown routes, an
+``details``; 429 and 503 with ``Retry-After``); the others cover request validation, unknown routes, an
 unreachable database and anything unexpected, so clients parse one shape.
 """
 
@@ -41,7 +41,7 @@ def problem(request: Request | None, status: int, code: str, detail: str, *,
 
 async def _gridflow_error(request: Request, exc: GridflowError) -> JSONResponse:
     headers = {}
-    if exc.status == 503:
+    if exc.status in (429, 503):
         headers["Retry-After"] = str(int(exc.details.get("retry_after") or 1))
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="gridflow"'
@@ -96,7 +96,8 @@ def responses(*statuses: int, **codes: str) -> dict[int | str, dict[str, Any]]:
     from .schemas import Problem
 
     out: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({*statuses, 503}):
+    throttled = {429} if 401 in statuses else set()  # whoever authenticates can be throttled
+    for status in sorted({*statuses, *throttled, 503}):
         phrase = HTTPStatus(status).phrase + (f": {codes[f's{status}']}" if f"s{status}" in codes else "")
         out[status] = {"model": Problem, "description": phrase,
                        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}

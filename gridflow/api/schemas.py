@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 #: Text without control characters (PostgreSQL refuses NUL; no header or code needs the others).
 _CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
@@ -382,11 +382,21 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: Code
     label: Annotated[str, StringConstraints(max_length=100, pattern=_CLEAN)] = ""
+    expires_at: AwareDatetime | None = Field(None, description="the key stops working at this instant")
+    expires_in_days: Annotated[int | None, Field(ge=1, le=3650,
+                                                 description="or: the key stops working after N days")] = None
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> "ApiKeyCreate":
+        if self.expires_at is not None and self.expires_in_days is not None:
+            raise ValueError("give expires_at or expires_in_days, not both")
+        return self
 
 
 class ApiKeyIssued(BaseModel):
     user_id: str
     label: str
+    expires_at: datetime | None = None
     token: str = Field(description="shown once; gridflow stores only its hash")
 
 
@@ -396,6 +406,7 @@ class ApiKeyPublic(_Out):
     label: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class ApiKeysPublic(BaseModel):

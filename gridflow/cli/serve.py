@@ -48,7 +48,7 @@ def _serve_workers(config, workers: int, log_level: str, *, host: Optional[str],
         if value is not None:
             os.environ[f"GRIDFLOW_{key}"] = str(value)
     uvicorn.run(API_FACTORY, factory=True, host=config.host, port=config.port, workers=workers,
-                log_level=log_level)
+                log_level=log_level, **server_limits(config))
 
 
 def _serve_embedded(config, log_level: str) -> None:
@@ -65,7 +65,21 @@ def _serve_embedded(config, log_level: str) -> None:
     _banner(gf)
     # In JSON mode uvicorn's own records go through our handler too, one format for the log shipper.
     extra = {"log_config": None} if wants_json(config) else {}
-    uvicorn.run(create_app(gf), host=config.host, port=config.port, log_level=log_level, **extra)
+    uvicorn.run(create_app(gf), host=config.host, port=config.port, log_level=log_level, **extra,
+                **server_limits(config))
+
+
+def server_limits(config) -> dict:
+    """uvicorn's bounds on connections, from the settings: idle keep-alive connections close after
+    ``keep_alive_timeout``; request headers must arrive within ``header_timeout`` (uvicorn has no such
+    timeout: :mod:`.http_protocol` adds it); at most ``max_connections`` at once (503 beyond); a stop
+    waits ``shutdown_grace`` seconds for open requests — live streams included — then closes them."""
+    from .http_protocol import HeaderDeadlineProtocol, HeaderLimits
+
+    HeaderDeadlineProtocol.configure(HeaderLimits(config.header_timeout, config.max_header_bytes))
+    return {"http": HeaderDeadlineProtocol, "timeout_keep_alive": config.keep_alive_timeout,
+            "limit_concurrency": config.max_connections, "timeout_graceful_shutdown": config.shutdown_grace,
+            "h11_max_incomplete_event_size": config.max_header_bytes}
 
 
 def _banner(gf) -> None:

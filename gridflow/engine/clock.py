@@ -3,12 +3,17 @@
 ``SystemClock`` for production, ``ManualClock`` for tests (advance instead of
 sleeping) and ``ScaledClock`` for demos (e.g. one simulated hour per second).
 All clocks return timezone-aware UTC datetimes.
+
+A scaled clock restarted from real time would jump back by uptime × (factor − 1):
+``ClockEpoch`` is the origin it keeps (stored by the caller), so every start
+continues the same simulated timeline.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
@@ -78,3 +83,47 @@ class ScaledClock:
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=(self._monotonic() - self._t0) * self._factor)
+
+    @classmethod
+    def continuing(cls, epoch: "ClockEpoch", real_now: datetime, *,
+                   monotonic=time.monotonic) -> "ScaledClock":
+        """The clock of ``epoch``'s timeline from ``real_now`` on; never before the epoch's simulated start
+        (should the wall clock have been set back)."""
+        return cls(max(epoch.simulated_at(real_now), epoch.simulated), epoch.factor, monotonic=monotonic)
+
+
+@dataclass(frozen=True)
+class ClockEpoch:
+    """A scaled timeline: at the real instant ``real`` simulated time was ``simulated``, and it runs
+    ``factor`` times faster than real time from there."""
+
+    real: datetime
+    simulated: datetime
+    factor: float
+
+    def __post_init__(self) -> None:
+        ensure_aware(self.real, "ClockEpoch real")
+        ensure_aware(self.simulated, "ClockEpoch simulated")
+        if self.factor <= 0:
+            raise ValueError("factor must be positive")
+
+    @classmethod
+    def starting(cls, real_now: datetime, factor: float) -> "ClockEpoch":
+        """A new timeline: simulated time starts at the real time."""
+        return cls(real_now, real_now, factor)
+
+    def simulated_at(self, real: datetime) -> datetime:
+        return self.simulated + (real - self.real) * self.factor
+
+    def rebased(self, real_now: datetime, factor: float) -> "ClockEpoch":
+        """The same timeline from ``real_now`` on at another factor: simulated time goes on from where
+        this epoch has it now, never back."""
+        return ClockEpoch(real_now, max(self.simulated_at(real_now), self.simulated), factor)
+
+    def to_json(self) -> dict[str, object]:
+        return {"real": self.real.isoformat(), "simulated": self.simulated.isoformat(), "factor": self.factor}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ClockEpoch":
+        return cls(datetime.fromisoformat(data["real"]), datetime.fromisoformat(data["simulated"]),
+                   float(data["factor"]))

@@ -175,6 +175,14 @@ DEFAULT_NOTIFICATIONS: Mapping[str, NotificationDef] = MappingProxyType({
 })
 
 
+@dataclass(frozen=True, slots=True)
+class IntakeDef:
+    """Who may open a case of this workflow. ``public``: anyone, without credentials (a resident's web
+    form, the hotline's public channel); otherwise only callers with credentials."""
+
+    public: bool = False
+
+
 # weakref_slot: the engine caches one compiled machine per definition for as long as it lives.
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class WorkflowDefinition:
@@ -191,6 +199,7 @@ class WorkflowDefinition:
     description: str = ""
     source: str = ""
     notifications: Mapping[str, NotificationDef] = field(default_factory=lambda: DEFAULT_NOTIFICATIONS)
+    intake: IntakeDef = IntakeDef()
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property

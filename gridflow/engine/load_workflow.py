@@ -9,8 +9,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .definition import (
-    DEFAULT_NOTIFICATIONS, NOTIFICATION_PLACEHOLDERS, NOTIFICATION_TOKENS, ActionDef, EscalationLadder, Label,
-    NotificationDef, StateDef,
+    DEFAULT_NOTIFICATIONS, NOTIFICATION_PLACEHOLDERS, NOTIFICATION_TOKENS, ActionDef, EscalationLadder,
+    IntakeDef, Label, NotificationDef, StateDef,
 )
 from .load_common import Collector, Scope, item, known, label, names, unknown_keys
 from .roles import KNOWN_ROLES, SYSTEM_ROLE
@@ -84,6 +84,22 @@ def parse_escalation(c: Collector, data: dict) -> EscalationLadder:
             c.add(("escalation", "labels", lvl), "escalation", f"label for unknown level {lvl!r}")
         labels[lvl] = label(c, lab, ("escalation", "labels", lvl), f"level {lvl}", lvl)
     return EscalationLadder(levels, MappingProxyType(labels))
+
+
+def parse_intake(c: Collector, data: dict) -> IntakeDef:
+    """``intake: {public: true}`` lets anonymous callers open cases of this workflow (default: not)."""
+    raw = data.get("intake")
+    if raw is None:
+        return IntakeDef()
+    if not isinstance(raw, dict):
+        c.add(("intake",), "intake", "intake must be a mapping, e.g. {public: true}")
+        return IntakeDef()
+    unknown_keys(c, raw, {"public"}, ("intake",), "intake")
+    public = raw.get("public", False)
+    if not isinstance(public, bool):
+        c.add(("intake", "public"), "intake", "public must be true or false")
+        return IntakeDef()
+    return IntakeDef(public=public)
 
 
 # --- notifications ----------------------------------------------------------------------------

@@ -19,11 +19,12 @@ from .load_actions import parse_actions
 from .load_common import Collector, Path_, Scope, unknown_keys
 from .load_states import parse_states
 from .load_workflow import (
-    check_graph, parse_escalation, parse_header, parse_notifications, parse_roles, parse_stages, role_set,
+    check_graph, parse_escalation, parse_header, parse_intake, parse_notifications, parse_roles, parse_stages,
+    role_set,
 )
 
 _TOP_KEYS = {"name", "version", "label", "description", "initial", "roles", "stages", "states", "actions",
-             "escalation", "calendar", "notifications"}
+             "escalation", "calendar", "notifications", "intake"}
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -112,6 +113,7 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
     actions = parse_actions(scope, actions_raw)
     states = parse_states(scope, states_raw, stages, actions)
     notifications = parse_notifications(scope, data)
+    intake = parse_intake(c, data)
     initial = data.get("initial")
     check_graph(c, initial, states, actions)
     if c.problems:
@@ -120,7 +122,7 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
         name=name, version=version, label=label, initial=initial, states=MappingProxyType(states),
         actions=MappingProxyType(actions), stages=MappingProxyType(stages), escalation=ladder, roles=roles,
         calendar=default_calendar, description=str(data.get("description", "")), source=source,
-        notifications=notifications, raw=MappingProxyType(dict(data)),
+        notifications=notifications, intake=intake, raw=MappingProxyType(dict(data)),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 
 from sqlmodel import select
 
@@ -56,14 +57,22 @@ def create_user(svc: Services, user_id: str, name: str, role: str, unit: str | N
     return user
 
 
-def issue_api_key(svc: Services, user_id: str, label: str = "", token: str | None = None) -> str:
-    """Create an API key for a user; the token is shown once and stored only as a hash."""
+def issue_api_key(svc: Services, user_id: str, label: str = "", token: str | None = None,
+                  expires_at: datetime | None = None) -> str:
+    """Create an API key for a user; the token is shown once and stored only as a hash.
+
+    ``expires_at`` (timezone-aware, in the future): from then on the key authenticates as nothing.
+    """
     token = token or new_token("gf_", 32)
+    now = svc.clock.now()
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now):
+        raise PayloadInvalid("expires_at must be a timezone-aware instant in the future",
+                             fields={"expires_at": "in the past" if expires_at.tzinfo else "no time zone"})
     with svc.uow() as uow:
         if uow.session.get(User, user_id) is None:
             raise NotFound(f"no user {user_id!r}")
         uow.session.add(ApiKey(user_id=user_id, key_hash=hash_token(token), label=label,
-                               created_at=svc.clock.now()))
+                               created_at=now, expires_at=expires_at))
         try:
             uow.commit()
         except DuplicateKey:
@@ -72,19 +81,32 @@ def issue_api_key(svc: Services, user_id: str, label: str = "", token: str | Non
 
 
 def revoke_api_key(svc: Services, key_id: int) -> None:
+    """Revoke a key; revoking it again changes nothing (the first ``revoked_at`` stands)."""
     with svc.uow() as uow:
         key = uow.session.get(ApiKey, key_id)
         if key is None:
             raise NotFound(f"no API key {key_id}")
+        if key.revoked_at is not None:
+            return
         key.revoked_at = svc.clock.now()
         uow.session.add(key)
         uow.commit()
 
 
 def user_for_token(svc: Services, token: str) -> User | None:
+    """The active user an unrevoked, unexpired API key stands for."""
+    found = key_for_token(svc, token)
+    if found is None:
+        return None
+    user, expires_at = found
+    return user if expires_at is None or expires_at > svc.clock.now() else None
+
+
+def key_for_token(svc: Services, token: str) -> tuple[User, datetime | None] | None:
+    """The active user of an unrevoked API key, and when the key expires."""
     with svc.uow(write=False) as uow:
         row = uow.session.exec(
-            select(User).join(ApiKey, ApiKey.user_id == User.id)
+            select(User, ApiKey.expires_at).join(ApiKey, ApiKey.user_id == User.id)
             .where(ApiKey.key_hash == hash_token(token), ApiKey.revoked_at == None, User.active == True)  # noqa: E711,E712
         ).first()
-        return row
+        return (row[0], row[1]) if row is not None else None

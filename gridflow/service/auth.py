@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlmodel import select
 
@@ -14,7 +15,7 @@ from ..adapters.orm import CaseRow
 from ..engine.case import Actor
 from ..engine.errors import Forbidden, GridflowError
 from ..engine.roles import STAFF_ROLES
-from .admin import user_for_token
+from .admin import key_for_token
 from .context import Services
 from .tokens import hash_token
 
@@ -22,6 +23,29 @@ from .tokens import hash_token
 class Unauthorized(GridflowError):
     code = "unauthorized"
     status = 401
+
+
+class RateLimited(GridflowError):
+    """Too many attempts (failed authentications, anonymous reports, open streams); ``retry_after`` says
+    when to try again."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class IntakeNotPublic(GridflowError):
+    """Anonymous callers may open cases only of workflows that declare ``intake: {public: true}``."""
+
+    code = "intake_not_public"
+    status = 403
+
+
+class Throttle(Protocol):
+    """Counts attempts per key (``adapters.rate_limits.RateLimits``)."""
+
+    def retry_after(self, rule: str, *key: str) -> int | None: ...
+
+    def hit(self, rule: str, *key: str) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -49,8 +73,12 @@ def authenticate(svc: Services, token: str | None) -> Caller:
     """The caller an API key or a resident's case token stands for; 401 otherwise."""
     if not token:
         raise Unauthorized("no credentials: send an API key as X-API-Key or Authorization: Bearer <token>")
-    user = user_for_token(svc, token)
-    if user is not None:
+    found = key_for_token(svc, token)
+    if found is not None:
+        user, expires_at = found
+        if expires_at is not None and expires_at <= svc.clock.now():
+            raise Unauthorized(f"this API key expired at {expires_at.isoformat()}; "
+                               "ask an admin for a new one")
         return Caller(user.id, user.role, user.unit_code, user.name)
     with svc.uow(write=False) as uow:
         row = uow.session.exec(select(CaseRow.number, CaseRow.reporter_id)
@@ -59,6 +87,37 @@ def authenticate(svc: Services, token: str | None) -> Caller:
         raise Unauthorized("unknown or revoked credentials")
     number, reporter = row
     return Caller(reporter or f"case:{number}", "resident", None, "", number)
+
+
+def authenticate_attempt(svc: Services, throttle: Throttle, address: str, token: str | None) -> Caller:
+    """:func:`authenticate`, refused with 429 while this address or this credential has too many recent
+    failures (every wrong key counts for both; a missing key is not a guess and does not)."""
+    if not token:
+        return authenticate(svc, token)
+    keys = (("address", address), ("credential", hash_token(token)))
+    waits = [w for w in (throttle.retry_after("auth_failure", *k) for k in keys) if w]
+    if waits:
+        raise RateLimited(f"too many failed authentications from this address or with this key; "
+                          f"try again in {max(waits)} s",
+                          retry_after=max(waits))
+    try:
+        return authenticate(svc, token)
+    except Unauthorized:
+        for key in keys:
+            throttle.hit("auth_failure", *key)
+        raise
+
+
+def admit_anonymous_report(svc: Services, throttle: Throttle, address: str, workflow: str) -> None:
+    """An anonymous report is taken for a workflow with public intake, and so many per address."""
+    defn = svc.catalog.newest(workflow)
+    if not defn.intake.public:
+        raise IntakeNotPublic(f"workflow {workflow!r} does not take anonymous reports; "
+                              "send an API key (X-API-Key) to report one", workflow=workflow)
+    wait = throttle.hit("anonymous_report", "address", address)
+    if wait:
+        raise RateLimited(f"too many reports without credentials from here; try again in {wait} s",
+                          retry_after=wait)
 
 
 def reporter_of(caller: Caller | None) -> Actor:

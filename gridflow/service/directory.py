@@ -41,6 +41,7 @@ class ApiKeyView:
     label: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 def list_units(svc: Services, caller: Caller, kind: str | None = None) -> list[UnitView]:
@@ -65,5 +66,5 @@ def list_api_keys(svc: Services, user_id: str | None = None) -> list[ApiKeyView]
         stmt = select(ApiKey).order_by(ApiKey.id)
         if user_id is not None:
             stmt = stmt.where(ApiKey.user_id == user_id)
-        return [ApiKeyView(k.id or 0, k.user_id, k.label, k.created_at, k.revoked_at)
+        return [ApiKeyView(k.id or 0, k.user_id, k.label, k.created_at, k.revoked_at, k.expires_at)
                 for k in uow.session.exec(stmt)]

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gridflow.engine import Clock, ManualClock, ScaledClock, SystemClock
-from gridflow.engine.clock import ensure_aware
+from gridflow.engine.clock import ClockEpoch, ensure_aware
 
 UTC = timezone.utc
 START = datetime(2026, 3, 9, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -86,3 +86,24 @@ def test_ensure_aware_converts_to_utc_and_refuses_naive_times():
     assert ensure_aware(utc) is utc
     with pytest.raises(ValueError, match="now must be timezone-aware"):
         ensure_aware(datetime(2026, 3, 9), "now")
+
+
+def test_a_scaled_timeline_continues_from_its_epoch_however_late_it_is_resumed():
+    epoch = ClockEpoch.starting(START, 3600)
+    one_second_later = START + timedelta(seconds=1)
+    assert epoch.simulated_at(one_second_later) == START + timedelta(hours=1)
+    clock = ScaledClock.continuing(epoch, one_second_later, monotonic=lambda: 0.0)
+    assert clock.now() == START + timedelta(hours=1) and clock.factor == 3600
+
+
+def test_a_scaled_timeline_never_goes_back_when_the_wall_clock_does_or_the_factor_changes():
+    epoch = ClockEpoch(START, START + timedelta(days=3), 60)
+    assert ScaledClock.continuing(epoch, START - timedelta(hours=1), monotonic=lambda: 0.0).now() \
+        == START + timedelta(days=3)
+    later = START + timedelta(minutes=1)
+    rebased = epoch.rebased(later, 1.5)
+    assert rebased.simulated == START + timedelta(days=3, hours=1) and rebased.factor == 1.5
+    assert rebased.simulated_at(later + timedelta(seconds=2)) == START + timedelta(days=3, hours=1, seconds=3)
+    assert ClockEpoch.from_json(rebased.to_json()) == rebased
+    with pytest.raises(ValueError, match="positive"):
+        ClockEpoch(START, START, 0)

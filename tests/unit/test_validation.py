@@ -29,6 +29,7 @@ KINDS = {
     "bad_duration.yaml": "an unparsable duration",
     "unknown_placeholder.yaml": "a notification message with a placeholder the engine does not fill",
     "unknown_recipient.yaml": "a notification to an undeclared role",
+    "bad_intake.yaml": "public intake that is not true or false",
 }
 
 

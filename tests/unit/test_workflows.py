@@ -265,3 +265,9 @@ def test_every_role_group_draws_on_the_known_roles():
     assert REPORTER_ROLES | STAFF_ROLES | CONTACT_ROLES | set(USER_ROLES) <= KNOWN_ROLES
     assert SYSTEM_ROLE not in USER_ROLES and set(ROLE_LABELS) == KNOWN_ROLES
     assert UNIT_KINDS == ("city", "district", "street", "community", "grid", "department")
+
+
+def test_only_the_grid_event_and_hotline_workflows_take_anonymous_reports(shipped):
+    public = {name for name, defn in shipped.items() if defn.intake.public}
+    assert public == {"grid_event", "hotline_request"}
+    assert {shipped["grid_event"].version, shipped["hotline_request"].version} == {2}

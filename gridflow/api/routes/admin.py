@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -61,15 +62,20 @@ def list_api_keys(svc: ServicesDep, _: AdminDep,
 @router.post("/api-keys", status_code=201, response_model=ApiKeyIssued,
              responses=responses(401, 403, 404, 409, 422))
 def issue_api_key(svc: ServicesDep, _: AdminDep, body: ApiKeyCreate) -> ApiKeyIssued:
-    """Issue a key for a user; the token is in this response only."""
-    token = admin.issue_api_key(svc, body.user_id, body.label)
-    return ApiKeyIssued(user_id=body.user_id, label=body.label, token=token)
+    """Issue a key for a user; the token is in this response only. With ``expires_at`` or
+    ``expires_in_days`` the key stops working then (401 ``unauthorized``, "expired")."""
+    expires_at = body.expires_at
+    if body.expires_in_days is not None:
+        expires_at = svc.clock.now() + timedelta(days=body.expires_in_days)
+    token = admin.issue_api_key(svc, body.user_id, body.label, expires_at=expires_at)
+    return ApiKeyIssued(user_id=body.user_id, label=body.label, expires_at=expires_at, token=token)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, response_class=Response,
                responses=responses(401, 403, 404, 422))
 def revoke_api_key(request: Request, svc: ServicesDep, _: AdminDep,
                    key_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
+    """Revoke a key. Idempotent: revoking a revoked key answers 204 and keeps the first ``revoked_at``."""
     admin.revoke_api_key(svc, key_id)
     request.app.state.callers.clear()
     return Response(status_code=204)

@@ -12,7 +12,7 @@ from ...service import lists, stats
 from . import API_PREFIX
 from ..deps import CallerDep, ServicesDep
 from ..errors import responses
-from ..live import stream
+from ..live import open_stream
 from ..schemas import CasesPublic, Code, SlaStatsPublic, UnitStatsPublic
 
 router = APIRouter(prefix=API_PREFIX, tags=["dispatch board"])
@@ -47,13 +47,15 @@ def sla_stats(svc: ServicesDep, caller: CallerDep,
 @router.get("/events", response_class=StreamingResponse, responses={
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
           "description": "`case` events: {number, state, version, holder_unit, events[…]}"},
-    **responses(401, 422)})
+    **responses(401, 422, 429, s429="rate_limited: too many streams open for these credentials")})
 async def events(request: Request, svc: ServicesDep, caller: CallerDep,
                  limit: Annotated[int | None, Query(ge=1, le=100_000,
                                                     description="close after N events")] = None,
                  heartbeat: Annotated[float, Query(ge=0.05, le=60)] = 15.0) -> StreamingResponse:
-    """Committed case changes as they happen, only for cases the caller may see, contacts masked by role."""
+    """Committed case changes as they happen, only for cases the caller may see, contacts masked by role.
+    A caller holds at most ``GRIDFLOW_SSE_STREAMS_PER_CALLER`` streams at once (429 beyond)."""
     hub = request.app.state.hub
-    body = stream(hub, svc, caller, limit=limit, heartbeat=heartbeat, is_disconnected=request.is_disconnected)
+    body = open_stream(hub, svc, caller, cap=svc.settings.sse_streams_per_caller, limit=limit,
+                       heartbeat=heartbeat, is_disconnected=request.is_disconnected)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -14,12 +14,14 @@ from fastapi.responses import StreamingResponse
 
 from ...service import case_view, exports, lists
 from ...service.audit import verify_case
-from ...service.auth import reporter_of
+from ...service.auth import admit_anonymous_report, reporter_of
 from ...service.actions import act_as
 from ...service.intake import ReportCase, report_case
 from ...service.masking import events_for
 from . import API_PREFIX
-from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep
+from ..deps import (
+    CallerDep, ClientAddressDep, OptionalCallerDep, SeenCasesDep, ServicesDep, ThrottleDep,
+)
 from ..errors import responses
 from ..schemas import (
     ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code,
@@ -47,12 +49,16 @@ def parse_if_match(value: str | None) -> int | None:
     return int(tag)
 
 
-@router.post("/cases", status_code=201, response_model=CaseCreated, responses=responses(401, 403, 404, 422))
-def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate,
-           response: Response) -> CaseCreated:
-    """Report a case. Without credentials it is an anonymous resident's report; a resident gets a token
-    (shown once) to follow the case and rate it. ``confidential`` (举报人保密) hides who reported it from
-    every handling unit."""
+@router.post("/cases", status_code=201, response_model=CaseCreated, responses=responses(
+    401, 403, 404, 422, 429, s403="intake_not_public", s429="rate_limited"))
+def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate, response: Response,
+           throttle: ThrottleDep, address: ClientAddressDep) -> CaseCreated:
+    """Report a case. Without credentials it is an anonymous resident's report — for workflows with public
+    intake only (403 ``intake_not_public`` otherwise), so many per address (429 ``rate_limited``); a
+    resident gets a token (shown once) to follow the case and rate it. ``confidential`` (举报人保密)
+    hides who reported it from every handling unit."""
+    if caller is None:
+        admit_anonymous_report(svc, throttle, address, body.workflow)
     cmd = ReportCase(
         workflow=body.workflow, reporter=reporter_of(caller), category=body.category, title=body.title,
         description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
