@@ -74,7 +74,8 @@ class ApiProcess:
         full = {k: v for k, v in os.environ.items() if not k.startswith("GRIDFLOW_")}
         full.update(GRIDFLOW_DATABASE_URL=f"sqlite:///{path}", GRIDFLOW_WORKFLOWS_DIR=str(WORKFLOWS),
                     GRIDFLOW_TIMER_POLL_INTERVAL="0.2", GRIDFLOW_SQLITE_WRITE_WAIT="1.0",
-                    GRIDFLOW_HEALTH_RUNNER_FAILURES="3", PYTHONUNBUFFERED="1", **env)
+                    GRIDFLOW_HEALTH_RUNNER_FAILURES="3", PYTHONUNBUFFERED="1")
+        full.update(env)
         self.log = log
         self.proc = subprocess.Popen([sys.executable, "-c", API_CODE, str(self.port)], env=full,
                                      stdout=subprocess.DEVNULL, stderr=log.open("w"), start_new_session=True)
@@ -160,6 +161,8 @@ def test_a_lock_held_by_another_process_fails_writes_fast_and_never_slows_reads(
     holder = hold_lock(db, 6.0)
     try:
         writes, reads = asyncio.run(_storm(api.base, 60, number))  # more writers than request threads (40)
+        # the write probe's answer stands 2 s: within that, health sees the lock
+        api.wait_for(lambda: api.health().status_code == 503, 3, "health to see the lock")
         health = api.health()
     finally:
         holder.kill()
@@ -208,8 +211,9 @@ def _fill(mount: Path) -> Path:
 
 def test_a_full_disk_is_named_by_health_writes_get_503_and_everything_recovers(small_disk, api_process):
     db = small_disk / "gridflow.db"
-    numbers = open_cases(db, 3, due_in=2.5)
+    open_cases(db, 0, due_in=0)
     api = api_process(db)
+    numbers = open_cases(db, 3, due_in=2.5)  # due once the disk is full
     filler = _fill(small_disk)
     try:
         api.wait_for(lambda: api.health().status_code == 503, 15, "health to see the full disk")
