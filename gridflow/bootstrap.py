@@ -65,7 +65,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
     ``celery``: build the Celery app (default: for the "celery" runner only; the worker asks for it).
     """
     settings = settings or Settings()
-    db = Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
+    db = Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout,
+                  write_wait=settings.sqlite_write_wait)
     if create_schema is None:
         create_schema = settings.is_sqlite
     if create_schema and db.is_empty():
@@ -133,7 +134,8 @@ def load_definition(path, settings: Settings):
 
 def open_database(settings: Settings) -> Database:
     """The configured database, its schema unchecked (to create, upgrade or inspect it); dispose of it."""
-    return Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout)
+    return Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout,
+                    write_wait=settings.sqlite_write_wait)
 
 
 # --- production processes: how they get their app -------------------------------------------

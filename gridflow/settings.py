@@ -17,8 +17,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///gridflow.db"
     #: A Redis URL here moves timer firing out of the API into ``gridflow scheduler`` + ``gridflow worker``.
     broker_url: str | None = None
-    #: Seconds a SQLite writer waits for another writer's lock before giving up with a clear error.
+    #: Seconds a SQLite reader waits out a lock (rare in WAL mode: recovery, a checkpoint).
     sqlite_busy_timeout: float = 30.0
+    #: Seconds a SQLite write waits for the lock (other writers of this process, then another process
+    #: holding it) before it is refused with 503 and Retry-After: reads never queue behind it.
+    sqlite_write_wait: float = 3.0
+    #: Timer-runner polls failed in a row before /healthz says ``runner_failing`` (503).
+    health_runner_failures: int = 3
+    #: Seconds the oldest due timer may wait to be fired before /healthz says ``timers_overdue``.
+    health_max_timer_lag: float = 300.0
     #: Redis for the timer index (defaults to the broker URL).
     redis_url: str | None = None
     redis_prefix: str = "gridflow"

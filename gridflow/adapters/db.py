@@ -1,9 +1,13 @@
 """Database engines and schema version checks, for SQLite (embedded) and PostgreSQL (at scale).
 
 SQLite runs in WAL mode. Writes take the lock up front (``BEGIN IMMEDIATE``)
-so that two writers queue on the busy timeout instead of one failing when it
-upgrades a read lock; reads use a separate engine with deferred transactions
-so worklists never wait for writers.
+so that two writers queue instead of one failing when it upgrades a read lock;
+reads use a separate engine with deferred transactions so worklists never wait
+for writers. A writer waits for the lock a short while at most (``write_wait``:
+this process's queue and SQLite's busy handler together), and only so many
+writers wait at once: when another process holds the lock, writes answer
+StoreUnavailable (503, Retry-After) within seconds and never take every
+request thread, so reads go on being served.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,10 +27,16 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from ..engine.errors import DataRefused, DuplicateKey, GridflowError, StoreUnavailable
+from ..engine.errors import DataRefused, DuplicateKey, GridflowError, StoreError, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 UNAVAILABLE = "the database is unavailable; nothing was changed"
+BUSY = "the database is busy with another writer; nothing was changed, try again shortly"
+#: Writers of one process that may wait for SQLite's lock at once; more are refused at once (503), so
+#: blocked writers never hold all of the API's request threads (Starlette's pool has 40).
+MAX_WAITING_WRITERS = 16
+#: Seconds a write probe (``Database.probe_write``) waits for the lock.
+PROBE_WAIT_S = 0.25
 
 
 class SchemaMismatch(GridflowError):
@@ -45,9 +56,10 @@ def store_error(exc: sa_exc.DBAPIError) -> Exception | None:
         return DuplicateKey("a row with the same key already exists", cause=str(exc.orig))
     if isinstance(exc, sa_exc.DataError):
         return DataRefused("the database refused a value in this request", cause=str(exc.orig))
-    if isinstance(exc, sa_exc.OperationalError):
-        return StoreUnavailable(UNAVAILABLE, cause=str(exc.orig), retry_after=1)
-    return None
+    if isinstance(exc, (sa_exc.ProgrammingError, sa_exc.NotSupportedError)):
+        return None  # a statement gridflow got wrong
+    # Operational, internal, interface or plain database errors: locked, full, gone, corrupt.
+    return StoreUnavailable(UNAVAILABLE, cause=str(exc.orig), retry_after=1)
 
 
 def _translate_errors(eng: Engine) -> None:
@@ -88,6 +100,12 @@ def _listener_errors() -> Iterator[None]:
         raise StoreUnavailable(UNAVAILABLE, cause=str(exc), retry_after=1) from exc
 
 
+def _busy_timeout(connection: sa.Connection, seconds: float) -> None:
+    """How long SQLite's busy handler lets this connection's next statement wait for a lock."""
+    with _listener_errors():
+        connection.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={max(0, int(seconds * 1000))}")
+
+
 def _sqlite_engine(url: str, immediate: bool, busy_timeout: float) -> Engine:
     u = make_url(url)
     if u.database and u.database != ":memory:":
@@ -119,17 +137,84 @@ def _sqlite_engine(url: str, immediate: bool, busy_timeout: float) -> Engine:
     return eng
 
 
+class WriterQueue:
+    """SQLite takes one writer at a time: this process's writers queue here, in order, instead of
+    colliding inside SQLite and backing off in its busy handler's sleeps.
+
+    Each writer waits at most ``wait`` seconds in all — for this queue, then (what is left of it) for
+    SQLite's own lock, which another process may hold — and at most ``max_waiting`` writers wait at
+    once. Either limit passed is StoreUnavailable with ``retry_after``. Re-entrant: a writer already
+    holding the queue (a nested unit of work) passes.
+    """
+
+    def __init__(self, wait: float, max_waiting: int = MAX_WAITING_WRITERS) -> None:
+        self.wait = wait
+        self.max_waiting = max_waiting
+        self._lock = threading.RLock()
+        self._count = threading.Lock()
+        self._waiting = 0
+        self._local = threading.local()
+
+    def acquire(self, wait: float | None = None) -> None:
+        """Queue up (``wait`` seconds at most instead of the usual, e.g. for a health probe)."""
+        wait = self.wait if wait is None else wait
+        local = self._local
+        if self._lock.acquire(blocking=False):
+            if getattr(local, "depth", 0) == 0:
+                local.deadline = time.monotonic() + wait
+            local.depth = getattr(local, "depth", 0) + 1
+            return
+        with self._count:
+            if self._waiting >= self.max_waiting:
+                raise StoreUnavailable(BUSY, retry_after=self.retry_after, waiting=self._waiting)
+            self._waiting += 1
+        deadline = time.monotonic() + wait
+        try:
+            got = self._lock.acquire(timeout=wait)
+        finally:
+            with self._count:
+                self._waiting -= 1
+        if not got:
+            raise StoreUnavailable(BUSY, retry_after=self.retry_after)
+        local.deadline, local.depth = deadline, 1
+
+    def release(self) -> None:
+        self._local.depth -= 1
+        self._lock.release()
+
+    def remaining(self) -> float:
+        """Seconds this thread's writer may still wait for SQLite's lock (the whole wait if not queued)."""
+        if getattr(self._local, "depth", 0) == 0:
+            return self.wait
+        return max(0.0, self._local.deadline - time.monotonic())
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, round(self.wait))
+
+    @contextmanager
+    def held(self, wait: float | None = None) -> Iterator[None]:
+        self.acquire(wait)
+        try:
+            yield
+        finally:
+            self.release()
+
+
 class Database:
-    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, busy_timeout: float = 30.0, write_wait: float = 3.0,
+                 max_waiting_writers: int = MAX_WAITING_WRITERS) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.busy_timeout = busy_timeout
-        #: SQLite takes one writer at a time: this process's writers queue on a lock, in order, instead
-        #: of colliding inside SQLite and backing off in its busy handler's sleeps. None on PostgreSQL,
-        #: whose writers run side by side.
-        self.write_lock = threading.RLock() if url.startswith("sqlite") else None
+        self.write_wait = write_wait
+        #: SQLite's writers, one at a time (see :class:`WriterQueue`). None on PostgreSQL, whose writers
+        #: run side by side.
+        self.writers = WriterQueue(write_wait, max_waiting_writers) if self.is_sqlite else None
+        self._probe_lock = threading.Lock()
+        self._probed: tuple[float, str | None] = (float("-inf"), None)
         if self.is_sqlite:
-            self.write_engine = _sqlite_engine(url, immediate=True, busy_timeout=busy_timeout)
+            self.write_engine = _sqlite_engine(url, immediate=True, busy_timeout=write_wait)
             self.read_engine = _sqlite_engine(url, immediate=False, busy_timeout=busy_timeout)
         else:
             # No pre-ping (a round trip per transaction): a connection that died with the server fails
@@ -149,8 +234,10 @@ class Database:
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
+        """A connection to read on (on SQLite a deferred transaction: it never waits for, nor takes, the
+        write lock); write with :meth:`writing` or a unit of work."""
         try:
-            with _ours(self.write_engine) as conn:
+            with _ours(self.read_engine) as conn:
                 yield conn
         except (sa_exc.OperationalError, StoreUnavailable) as exc:
             if isinstance(exc, StoreUnavailable) and exc.cause is None:
@@ -158,17 +245,69 @@ class Database:
             raise StoreUnavailable(f"database unreachable: {_cause(exc)}") from exc
 
     def begin(self, write: bool = True) -> tuple[sa.Connection, sa.RootTransaction]:
-        """A connection in a new transaction (SQLite writers: ``BEGIN IMMEDIATE``), or StoreUnavailable."""
+        """A connection in a new transaction (SQLite writers: ``BEGIN IMMEDIATE``, waiting what is left
+        of this writer's ``write_wait``), or StoreUnavailable."""
         try:
             connection = _ours(self.write_engine if write else self.read_engine)
         except (sa_exc.OperationalError, StoreUnavailable) as exc:
             raise StoreUnavailable(f"database unreachable: {_cause(exc)}", retry_after=1) from exc
         try:
+            if write and self.writers is not None:
+                _busy_timeout(connection, self.writers.remaining())
             return connection, connection.begin()
         except (sa_exc.OperationalError, StoreUnavailable) as exc:  # e.g. SQLite's BEGIN IMMEDIATE timing out
             connection.close()
             raise StoreUnavailable(f"database unreachable or locked, nothing was changed: {_cause(exc)}",
-                                   retry_after=1) from exc
+                                   retry_after=self._retry_after) from exc
+
+    @property
+    def _retry_after(self) -> int:
+        return self.writers.retry_after if self.writers is not None else 1
+
+    @contextmanager
+    def writing(self, wait: float | None = None) -> Iterator[sa.Connection]:
+        """One write transaction outside a unit of work (timer claims, the outbox), committed when the
+        block ends; on SQLite queued with this process's other writers, waiting ``write_wait`` (or
+        ``wait``) seconds at most."""
+        queue = self.writers
+        if queue is not None:
+            queue.acquire(wait)
+        try:
+            connection, tx = self.begin(write=True)
+            with connection:
+                try:
+                    yield connection
+                except BaseException:
+                    if tx.is_active:
+                        tx.rollback()
+                    raise
+                tx.commit()
+        finally:
+            if queue is not None:
+                queue.release()
+
+    def probe_write(self, max_age: float = 0.0) -> str | None:
+        """None when a write transaction can commit now, else why not (the driver's words).
+
+        A no-op write (``UPDATE alembic_version`` to itself) committed under the usual short wait: it
+        needs the write lock and room for one more WAL frame or page, as every change does. The answer
+        is kept ``max_age`` seconds, so health checks arriving together probe once. It waits
+        ``PROBE_WAIT_S`` for the lock at most: a health check must answer quickly, locked or not.
+        """
+        with self._probe_lock:
+            at, answer = self._probed
+            if time.monotonic() - at < max_age:
+                return answer
+            try:
+                with self.writing(min(self.write_wait, PROBE_WAIT_S)) as conn:
+                    if not self.is_sqlite:  # PostgreSQL: a lock on the row is waited for as briefly
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(PROBE_WAIT_S * 1000)}ms'")
+                    conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+                answer = None
+            except StoreError as exc:
+                answer = exc.cause or exc.message
+            self._probed = (time.monotonic(), answer)
+            return answer
 
     def ping(self) -> bool:
         try:

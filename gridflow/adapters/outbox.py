@@ -54,7 +54,7 @@ class SqlOutbox:
         stmt = (sa.update(_OUTBOX).where(_OUTBOX.c.id.in_(due.scalar_subquery()))
                 .values(attempts=_OUTBOX.c.attempts + 1, next_attempt_at=now + timedelta(seconds=lease_s))
                 .returning(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.payload, _OUTBOX.c.attempts))
-        with self.db.connect() as conn, conn.begin():
+        with self.db.writing() as conn:
             return sorted(conn.execute(stmt).all(), key=lambda r: r.id)
 
     def record(self, deliveries: Sequence[Delivery]) -> None:
@@ -65,5 +65,5 @@ class SqlOutbox:
                         next_attempt_at=sa.bindparam("v_next"), last_error=sa.bindparam("v_error")))
         rows = [{"_id": d.id, "v_status": d.status, "v_attempts": d.attempts, "v_next": d.next_attempt_at,
                  "v_error": d.error} for d in deliveries]
-        with self.db.connect() as conn, conn.begin():
+        with self.db.writing() as conn:
             conn.execute(stmt, rows)

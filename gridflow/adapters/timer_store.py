@@ -10,13 +10,11 @@ side by side, on SQLite the write transaction is exclusive anyway.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import sqlalchemy as sa
 
-from ..engine.errors import StoreUnavailable
 from .db import Database
 from .orm import TimerRow
 
@@ -37,19 +35,9 @@ class SqlTimerStore:
         self.db = db
         self.pg = db.dialect == "postgresql"
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """One write transaction; on SQLite queued on the process's writer lock, as a unit of work is."""
-        lock = self.db.write_lock
-        if lock is not None and not lock.acquire(timeout=self.db.busy_timeout):
-            raise StoreUnavailable("database is busy with other writers; nothing was changed",
-                                      retry_after=1)
-        try:
-            with self.db.connect() as conn, conn.begin():
-                yield conn
-        finally:
-            if lock is not None:
-                lock.release()
+    def _write(self):
+        """One write transaction; on SQLite queued with the process's writers, as a unit of work is."""
+        return self.db.writing()
 
     def _rows(self, stmt) -> list[tuple[int, datetime]]:
         with self.db.connect() as conn:

@@ -3,7 +3,8 @@
 The transaction lives on a Core connection that the hot path (every action
 and timer firing) uses directly; an ORM session bound to the same connection
 and transaction is created only for code that asks for ``uow.session``.
-Failing to connect or to begin is ``StoreUnavailable`` (see ``Database.begin``).
+Failing to connect or to begin is ``StoreUnavailable`` (see ``Database.begin``); on SQLite a
+writer queues behind this process's other writers for ``write_wait`` at most (``WriterQueue``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from ..engine.errors import StoreUnavailable
 from .ports import UnitOfWork
 from .db import Database
 from .repository import Definitions, SqlCaseRepository
@@ -26,9 +26,9 @@ class SqlUnitOfWork(UnitOfWork):
         self._session: Session | None = None
 
     def __enter__(self) -> "SqlUnitOfWork":
-        self._lock = self.db.write_lock if self.write else None
-        if self._lock is not None and not self._lock.acquire(timeout=self.db.busy_timeout):
-            raise StoreUnavailable("database is busy with other writers; nothing was changed", retry_after=1)
+        self._queue = self.db.writers if self.write else None
+        if self._queue is not None:
+            self._queue.acquire()  # StoreUnavailable once the short write wait has passed
         try:
             self.connection: sa.Connection
             self.connection, self._tx = self.db.begin(self.write)
@@ -62,9 +62,9 @@ class SqlUnitOfWork(UnitOfWork):
                 self._release()
 
     def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        if self._queue is not None:
+            self._queue.release()
+            self._queue = None
 
     def commit(self) -> None:
         if self._session is not None:

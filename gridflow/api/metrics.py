@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from ..bootstrap import App
 from ..service.context import Change
-from ..service.health import timer_backlog
+from ..service.health import REASONS, Health, assess_health
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -25,7 +25,8 @@ LATENESS_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400)
 
 
 class _StateCollector:
-    """Gauges read at scrape time: pending and due timers, timer lag, the runner, live streams."""
+    """Gauges read at scrape time: health and its reasons, pending and due timers, timer lag (how long
+    the oldest due timer has waited), the runner and its failed polls, live streams."""
 
     def __init__(self, app: App, subscribers) -> None:
         self.app = app
@@ -33,10 +34,17 @@ class _StateCollector:
 
     def collect(self) -> Iterable[Any]:
         try:
-            backlog = timer_backlog(self.app.services)
+            health = assess_health(self.app.services, self.app.runner)
         except Exception as exc:  # a scrape must not fail because the database is away
-            log.warning("metrics: cannot read timers: %s", exc)
-        else:
+            log.warning("metrics: cannot assess health: %s", exc)
+            health = Health("unavailable", ("database_unavailable",), "unavailable", None)
+        degraded = GaugeMetricFamily("gridflow_health_degraded",
+                                     "1 while /healthz names this reason for not being ok", labels=["reason"])
+        for reason in REASONS:
+            degraded.add_metric([reason], 1.0 if reason in health.reasons else 0.0)
+        yield degraded
+        backlog = health.backlog
+        if backlog is not None:
             yield GaugeMetricFamily("gridflow_timers_pending", "Timers stored and not yet fired",
                                     backlog.pending)
             yield GaugeMetricFamily("gridflow_timers_due", "Timers past their due time, not yet fired",
@@ -52,6 +60,9 @@ class _StateCollector:
                                     status.fired)
             yield GaugeMetricFamily("gridflow_runner_errors", "Timer firings that failed in this process",
                                     status.errors)
+            yield GaugeMetricFamily("gridflow_runner_consecutive_failures",
+                                    "The timer runner's polls failed in a row (0 after one that worked)",
+                                    status.consecutive_failures)
         yield GaugeMetricFamily("gridflow_event_stream_subscribers", "Open Server-Sent Event streams",
                                 self.subscribers())
 

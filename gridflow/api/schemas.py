@@ -417,7 +417,12 @@ class ApiKeysPublic(BaseModel):
 
 class HealthPublic(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
+    #: Why it is not ``ok``: database_unavailable, database_locked, writes_refused, runner_failing,
+    #: runner_stopped, timers_overdue (empty when ok).
+    reasons: list[str] = []
     database: Literal["ok", "unavailable"]
+    #: Why a write probe failed (the database's own words), when it did.
+    write_error: str | None = None
     runner: dict[str, Any] | None
     timers: dict[str, Any] | None = None
     version: str

@@ -114,6 +114,8 @@ class Scheduler:
         self.celery = celery
         self.name = name or f"scheduler-{socket.gethostname()}-{os.getpid()}"
         self.task_size = max(1, task_size)
+        #: Cycles failed in a row (0 after one that worked): what /healthz calls a failing runner.
+        self.failures = 0
         self.max_queued_tasks = max(1, max_queued_tasks)
         self.poll = poll_interval if poll_interval is not None else min(1.0, settings.timer_poll_interval)
         self.sweep_every = sweep_interval if sweep_interval is not None else max(1.0, 10 * self.poll)
@@ -330,7 +332,7 @@ class Scheduler:
 
     def run(self, stop: threading.Event) -> None:
         """Cycle until ``stop`` is set; Redis or the database going away is waited out with backoff."""
-        failures = 0
+        self.failures = 0
         started = False
         while not stop.is_set():
             try:
@@ -338,12 +340,12 @@ class Scheduler:
                     self.start()
                     started = True
                 delay = self.step()
-                failures = 0
+                self.failures = 0
             except Exception as exc:  # Redis, the database or the broker away: wait it out, never exit
-                failures += 1
+                self.failures += 1
                 self.stats.errors += 1
                 self._run_id = None  # Redis may come back as a new instance: look again
-                delay = min(10.0, 0.25 * 2 ** min(failures, 6))
+                delay = min(10.0, 0.25 * 2 ** min(self.failures, 6))
                 expected = isinstance(exc, _EXPECTED)
                 log.log(logging.WARNING if expected else logging.ERROR,
                         "scheduler cycle failed (%s), retrying in %.1fs: %s", type(exc).__name__, delay, exc,
@@ -373,7 +375,8 @@ class CeleryTimerRunner:
     @property
     def status(self) -> RunnerStatus:
         """Running, and the scheduler's failed cycles; what was fired is counted by the workers."""
-        return RunnerStatus(self.kind, running=self._running, errors=self.scheduler.stats.errors)
+        return RunnerStatus(self.kind, running=self._running, errors=self.scheduler.stats.errors,
+                            consecutive_failures=self.scheduler.failures)
 
     def run(self, stop: threading.Event) -> None:
         """Schedule until ``stop`` is set (blocks)."""

@@ -45,12 +45,17 @@ class RunnerStatus:
     errors: int = 0
     last_error: str | None = None
     max_lateness_s: float = 0.0
+    #: Polls failed in a row (0 once one claims and fires all it claimed): a runner that cannot write.
+    consecutive_failures: int = 0
+
+    def poll_done(self, ok: bool) -> None:
+        self.consecutive_failures = 0 if ok else self.consecutive_failures + 1
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "running": self.running,
                 "last_poll_at": self.last_poll_at.isoformat() if self.last_poll_at else None,
                 "fired": self.fired, "stale": self.stale, "errors": self.errors,
-                "last_error": self.last_error,
+                "last_error": self.last_error, "consecutive_failures": self.consecutive_failures,
                 "max_lateness_s": round(self.max_lateness_s, 3)}
 
 

@@ -4,8 +4,13 @@ At least once, in three steps: *claim* a few due rows under a lease (one short
 transaction, :class:`gridflow.adapters.outbox.SqlOutbox`); *send* each through the
 notifiers outside any transaction (a slow webhook holds no locks); *record* each
 row sent, or due again after an exponential backoff, or given up after
-``MAX_ATTEMPTS`` (status ``dead``). A dispatcher that dies between claim and
-record leaves its rows to come back when the lease runs out. Nothing here needs
+``MAX_ATTEMPTS`` (status ``dead``). The claim is the attempt's record: it
+happens before anything is sent. Recording the outcome is retried until it
+sticks (a locked or full database for a while must not send a notification
+again); only a dispatcher that dies, or gives up after ``RECORD_FOR_S``, leaves
+its rows to come back when the lease runs out — and then each goes out again
+with the same idempotency key (the outbox row's id), for the receiver to drop
+(see :mod:`gridflow.adapters.notifiers`). Nothing here needs
 Celery: the worker's task, the thread runner, a test or a cron job call
 :func:`dispatch_outbox`.
 """
@@ -21,6 +26,7 @@ from typing import Callable, Sequence
 
 from ..adapters.notifiers import DeliveryFailed, Message, Notifier
 from ..adapters.outbox import Delivery, SqlOutbox
+from ..engine.errors import StoreUnavailable
 from ..service.context import Services
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,9 @@ MAX_DELAY_S = 3600.0
 MAX_ATTEMPTS = 10
 #: How long a claimed row stays invisible to other dispatchers: longer than any send.
 LEASE_S = 120.0
+#: How long a dispatcher keeps trying to record what it sent: well inside the lease, so no other
+#: dispatcher has claimed the rows again meanwhile.
+RECORD_FOR_S = LEASE_S / 2
 
 
 def backoff(attempt: int, *, base: float = BASE_DELAY_S, cap: float = MAX_DELAY_S,
@@ -86,20 +95,44 @@ def _deliver(svc: Services, notifiers: Sequence[Notifier], row, report: OutboxRe
     return Delivery(row.id, "pending", row.attempts, now + timedelta(seconds=delay), error)
 
 
+def record_until_it_sticks(outbox: SqlOutbox, deliveries: Sequence[Delivery], *, give_up_at: float,
+                           sleep: Callable[[float], None] = time.sleep) -> None:
+    """Record what became of the rows sent, retrying (0.1 s, 0.2 s … 2 s apart) while the database is
+    locked or away; StoreUnavailable once ``give_up_at`` (monotonic) would pass."""
+    delay = 0.1
+    while True:
+        try:
+            outbox.record(deliveries)
+            return
+        except StoreUnavailable as exc:
+            if time.monotonic() + delay > give_up_at:
+                log.error("outbox: could not record %d deliveries, they come back after their lease: %s",
+                          len(deliveries), exc.cause or exc.message)
+                raise
+            log.warning("outbox: recording %d deliveries failed, retrying in %.1fs: %s", len(deliveries),
+                        delay, exc.cause or exc.message)
+            sleep(delay)
+            delay = min(2.0, delay * 2)
+
+
 def dispatch_outbox(svc: Services, notifiers: Sequence[Notifier], *, limit: int = 100,
                     deadline: float | None = None) -> OutboxReport:
     """Claim, send and record up to ``limit`` due outbox rows; StoreUnavailable if the database is away.
 
-    ``deadline`` (``time.monotonic()``): rows not yet sent when it passes are handed back untried.
+    ``deadline`` (``time.monotonic()``): rows not yet sent when it passes are handed back untried, and
+    recording stops being retried then (else ``RECORD_FOR_S`` after the claim).
     """
     outbox = SqlOutbox(svc.db)
     report = OutboxReport()
     rows = outbox.claim(svc.clock.now(), limit, LEASE_S)
+    give_up_at = time.monotonic() + RECORD_FOR_S
     deliveries: list[Delivery] = []
     for row in rows:
         if deadline is not None and time.monotonic() > deadline:
             deliveries.append(Delivery(row.id, "pending", row.attempts - 1, svc.clock.now()))
             continue
         deliveries.append(_deliver(svc, notifiers, row, report))
-    outbox.record(deliveries)
+    if deliveries:
+        record_until_it_sticks(outbox, deliveries,
+                               give_up_at=min(give_up_at, deadline) if deadline is not None else give_up_at)
     return report

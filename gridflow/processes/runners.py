@@ -38,6 +38,7 @@ class InlineTimerRunner:
         self.name = name or f"{self.kind}-{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.batch = max(1, batch)
         self.status = RunnerStatus(self.kind)
+        self._batch_failed = False
 
     def start(self) -> None:
         pass
@@ -52,21 +53,28 @@ class InlineTimerRunner:
         """
         settings = self.svc.settings
         outcomes: list[FireOutcome] = []
-        while True:
-            claimed = self.store.claim(self.svc.clock.now(), self.name, settings.timer_claim_seconds,
-                                       limit=limit or settings.timer_batch_size)
-            self.status.last_poll_at = self.svc.clock.now()
-            if not claimed:
-                return outcomes
-            ids = [timer_id for timer_id, _due in claimed]
-            for start in range(0, len(ids), self.batch):
-                outcomes.extend(self._fire(ids[start:start + self.batch]))
+        self._batch_failed = False
+        try:
+            while True:
+                claimed = self.store.claim(self.svc.clock.now(), self.name, settings.timer_claim_seconds,
+                                           limit=limit or settings.timer_batch_size)
+                self.status.last_poll_at = self.svc.clock.now()
+                if not claimed:
+                    self.status.poll_done(not self._batch_failed)
+                    return outcomes
+                ids = [timer_id for timer_id, _due in claimed]
+                for start in range(0, len(ids), self.batch):
+                    outcomes.extend(self._fire(ids[start:start + self.batch]))
+        except GridflowError:  # the claim itself failed: the database is away, locked or full
+            self.status.poll_done(False)
+            raise
 
     def _fire(self, ids: Sequence[int]) -> list[FireOutcome]:
         """One batch through the service; what did not fire stays claimed and is offered again later."""
         try:
             outcomes = fire_timers(self.svc, list(ids))
-        except GridflowError as exc:  # the database went away mid-batch
+        except GridflowError as exc:  # the database went away (or refused the write) mid-batch
+            self._batch_failed = True
             self._failed(ids, exc.message)
             return []
         done = []
@@ -132,10 +140,13 @@ class ThreadTimerRunner(InlineTimerRunner):
                 self.run_due()
                 dispatch_outbox(self.svc, self.notifiers)
             except GridflowError as exc:  # database briefly away: log, wait, try again
+                if self.status.consecutive_failures == 0:  # the outbox failed after a good poll
+                    self.status.poll_done(False)
                 self.status.errors += 1
                 self.status.last_error = exc.message
                 log.warning("timer runner poll failed: %s", exc.message)
             except Exception as exc:  # pragma: no cover - keep the runner alive whatever happens
+                self.status.poll_done(False)
                 self.status.errors += 1
                 self.status.last_error = repr(exc)
                 log.exception("timer runner poll crashed")

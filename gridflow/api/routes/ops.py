@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ... import __version__
-from ...service.health import timer_backlog
+from ...service.health import assess_health
 from ..deps import AppDep
 from ..schemas import HealthPublic
 
@@ -19,19 +19,20 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 @router.get("/healthz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 def healthz(app: AppDep) -> JSONResponse:
-    """200 when the database answers; the timer runner's state (or none, when Celery workers fire timers)."""
-    db_ok = app.services.db.ping()
+    """``ok`` (200) only when the database reads and writes, the timer runner's polls succeed and due
+    timers are fired in time; otherwise ``degraded`` with the reasons named — 503 when nothing can be
+    written (database locked or refusing writes, runner failing) — or ``unavailable`` (503)."""
+    health = assess_health(app.services, app.runner)
     status = getattr(app.runner, "status", None)
-    runner = status.as_dict() if status is not None else None
-    timers = None
-    if db_ok:
-        backlog = timer_backlog(app.services)
-        timers = {"pending": backlog.pending, "due": backlog.due, "lag_s": round(backlog.lag_s, 3)}
-    stopped = runner is not None and app.runner.kind == "thread" and not runner["running"]
-    body = HealthPublic(status="unavailable" if not db_ok else "degraded" if stopped else "ok",
-                        database="ok" if db_ok else "unavailable", runner=runner, timers=timers,
+    backlog = health.backlog
+    timers = None if backlog is None else {"pending": backlog.pending, "due": backlog.due,
+                                           "lag_s": round(backlog.lag_s, 3)}
+    body = HealthPublic(status=health.status, reasons=list(health.reasons), database=health.database,
+                        write_error=health.write_error,
+                        runner=status.as_dict() if status is not None else None, timers=timers,
                         version=__version__)
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if db_ok else 503)
+    return JSONResponse(body.model_dump(mode="json"), status_code=health.http_status,
+                        headers={"Retry-After": "5"} if health.http_status == 503 else None)
 
 
 @router.get("/metrics", response_class=Response, responses={
