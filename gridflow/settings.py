@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     seed_demo: bool = True
     #: Simulated seconds per real second (demo); 1 = real time.
     clock_scale: float = 1.0
+    #: Largest request body accepted, in bytes (413 ``payload_too_large`` above it, before any parsing).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
     log_json: bool = False
     log_level: str = "INFO"
 
