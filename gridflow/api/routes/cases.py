@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Iterator
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
@@ -21,8 +21,8 @@ from . import API_PREFIX
 from ..deps import CallerDep, OptionalCallerDep, SeenCasesDep, ServicesDep
 from ..errors import responses
 from ..schemas import (
-    ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code,
-    HistoryPublic,
+    ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code, FreeJson,
+    HistoryPublic, IsoDateTime,
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["cases"])
@@ -75,10 +75,18 @@ class CaseQuery:
         escalation_level: Annotated[int | None, Query(ge=0, le=100)] = None,
         overdue: Annotated[bool | None, Query(description="open with a breached or passed deadline")] = None,
         warned: bool | None = None, supervised: bool | None = None, closed: bool | None = None,
-        reported_from: datetime | None = None, reported_to: datetime | None = None,
+        reported_from: Annotated[IsoDateTime | None, Query(description="reported at or after")] = None,
+        reported_to: Annotated[IsoDateTime | None, Query(description="reported before")] = None,
     ) -> None:
+        if reported_from is not None and reported_to is not None and _utc(reported_to) < _utc(reported_from):
+            raise lists.RequestInvalid("reported_to is before reported_from",
+                                       fields={"reported_to": "before reported_from"})
         self.filter = lists.CaseFilter(state, stage, unit, category, workflow, escalation_level, overdue,
                                        warned, supervised, closed, reported_from, reported_to)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)  # as lists.as_utc reads it
 
 
 Filters = Annotated[CaseQuery, Depends()]
@@ -133,7 +141,7 @@ where it does."""
 def take_action(
     svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, number: Number,
     action: ActionName,
-    payload: Annotated[dict[str, Any] | None,
+    payload: Annotated[FreeJson | None,
                        Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
                             examples=[{"department": "dept-housing"}])] = None,
     if_match: Annotated[str | None,
