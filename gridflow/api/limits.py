@@ -43,7 +43,7 @@ class BodyLimit:
         limit = self.limit_for(scope.get("path", ""))
         declared = _content_length(scope)
         if declared == -1:
-            await _refuse(scope, receive, send, 400, "request_invalid",
+            await _refuse(scope, receive, send, 400, "bad_request",
                           "the Content-Length header is not a number of bytes")
         elif declared is not None and declared > limit:
             await _too_large(scope, receive, send, limit)
