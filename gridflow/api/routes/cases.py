@@ -142,7 +142,8 @@ def take_action(
     svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, number: Number,
     action: ActionName,
     payload: Annotated[FreeJson | None,
-                       Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
+                       Body(description="the action's fields, e.g. {\"reason\": \"…\"}; plain JSON, at most "
+                                        "6 levels deep and 1,000 values; `attachments`: metadata only",
                             examples=[{"department": "dept-housing"}])] = None,
     if_match: Annotated[str | None,
                         Header(max_length=100, description="the ETag you read; stale → 409")] = None,
