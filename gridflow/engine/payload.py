@@ -81,10 +81,14 @@ def json_problem(value: Any, bounds: JsonBounds, where: str = "") -> tuple[str, 
             if depth >= bounds.depth:
                 return path or "(payload)", f"nests deeper than {bounds.depth} levels"
             size += _CONTAINER_COST
+            if items + len(v) > bounds.items:
+                return where or "(payload)", f"has more than {bounds.items} values in all"
             if isinstance(v, Mapping):
                 for k, child in v.items():
                     if not isinstance(k, str):
-                        return path or "(payload)", f"has a key that is not text ({k!r:.40})"
+                        return path or "(payload)", f"has a key that is not text ({type(k).__name__})"
+                    if _scalar_problem(k):
+                        return path or "(payload)", f"has a key that {_scalar_problem(k)}"
                     size += len(k) + 4
                     stack.append((_path(path, k), child, depth + 1))
             else:

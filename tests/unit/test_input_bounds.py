@@ -55,7 +55,8 @@ def test_json_with_too_many_values_or_too_much_text_is_refused():
 
 @pytest.mark.parametrize("value, words", [
     (float("nan"), "finite"), (float("inf"), "finite"), ("\ud800", "not valid Unicode"),
-    (2**70, "too large"), ({1: "a"}, "key that is not text"), ({"a"}, "not JSON data"),
+    (2**70, "too large"), ({1: "a"}, "key that is not text"), ({"\udc00": 1}, "not valid Unicode"),
+    ({"a"}, "not JSON data"),
     (datetime(2026, 1, 1), "not JSON data"),
 ])
 def test_values_that_could_not_be_stored_and_read_back_as_json_are_refused(value, words):
