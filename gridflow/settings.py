@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     max_connections: int = Field(1000, ge=1)
     #: Seconds a stopping server waits for open requests (and live streams) before closing them.
     shutdown_grace: int = Field(10, ge=0)
+    #: Largest request body accepted, in bytes (413 ``payload_too_large`` above it, before any parsing).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
     log_json: bool = False
     log_level: str = "INFO"
 

@@ -20,6 +20,7 @@ from ..service.scopes import SeenCases
 from ..settings import Settings
 from . import errors
 from .deps import CallerCache
+from .limits import ROUTE_BODY_LIMITS, BodyLimit
 from .live import EventHub
 from .metrics import Metrics, RequestTimer
 from .routes import admin, board, cases, ops, workflows
@@ -87,7 +88,8 @@ def create_app(app: App | None = None, settings: Settings | None = None, *,
     errors.install(api)
     for module in (workflows, cases, board, admin, ops):
         api.include_router(module.router)
-    api.add_middleware(RequestTimer, metrics=metrics)
+    api.add_middleware(BodyLimit, max_bytes=app.settings.max_body_bytes, routes=ROUTE_BODY_LIMITS)
+    api.add_middleware(RequestTimer, metrics=metrics)  # outermost: it times refused bodies too
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints,
+    WithJsonSchema, model_validator,
+)
+
+from ..engine.payload import (
+    ATTACHMENT_TEXT, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, PAYLOAD_BOUNDS, json_problem,
+)
 
 #: Text without control characters (PostgreSQL refuses NUL; no header or code needs the others).
 _CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
@@ -17,6 +25,63 @@ Role = Literal["grid_worker", "resident", "community_dispatcher", "street_dispat
                "department_handler", "supervisor", "admin", "hotline_operator", "mediator",
                "disaster_officer"]
 UnitKind = Literal["city", "district", "street", "community", "grid", "department"]
+
+
+# --- bounded free-form input --------------------------------------------------------------------
+
+def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form JSON as deep and as big as ``engine.payload.PAYLOAD_BOUNDS`` lets it be."""
+    problem = json_problem(value, PAYLOAD_BOUNDS)
+    if problem is not None:
+        raise ValueError(f"{problem[0]} {problem[1]}")
+    return value
+
+
+#: A JSON object of a caller's choosing (an action's payload): plain JSON, bounded in depth and size.
+FreeJson = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+
+#: Dates and times a caller may ask about: real calendar dates, nothing before or after these.
+DATE_MIN, DATE_MAX = date(2000, 1, 1), date(2100, 12, 31)
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DATETIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}"
+                       r"(:[0-9]{2}([.,][0-9]{1,6})?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$")
+
+
+def _in_range(day: date) -> None:
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise ValueError(f"must be between {DATE_MIN} and {DATE_MAX}")
+
+
+def _iso_date(value: Any) -> date:
+    """Strict: an ISO date (``2026-10-01``) — never a number, which lax parsing would take as a timestamp."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str) and _DATE.match(value):
+        day = date.fromisoformat(value)  # ValueError (e.g. 2026-02-30) is reported as the field's error
+    else:
+        raise ValueError("must be a date as YYYY-MM-DD")
+    _in_range(day)
+    return day
+
+
+def _iso_datetime(value: Any) -> datetime:
+    """Strict: an ISO date-time (``2026-10-01T08:00:00+08:00``) or date (midnight); never a number."""
+    if isinstance(value, datetime):
+        at = value
+    elif isinstance(value, str) and _DATETIME.match(value):
+        at = datetime.fromisoformat(value.replace(",", "."))
+    else:
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-10-01T08:00:00+08:00, or a date")
+    _in_range(at.date())
+    return at
+
+
+IsoDate = Annotated[date, PlainValidator(_iso_date),
+                    WithJsonSchema({"type": "string", "format": "date",
+                                    "description": f"YYYY-MM-DD, from {DATE_MIN} to {DATE_MAX}"})]
+IsoDateTime = Annotated[datetime, PlainValidator(_iso_datetime),
+                        WithJsonSchema({"type": "string", "format": "date-time",
+                                        "description": f"ISO 8601, from {DATE_MIN} to {DATE_MAX}"})]
 
 
 class _Out(BaseModel):
@@ -129,12 +194,15 @@ class Reporter(BaseModel):
 
 
 class Attachment(BaseModel):
-    """Metadata of a photo or document stored elsewhere (gridflow keeps no files)."""
+    """Metadata of a photo or document stored elsewhere (gridflow keeps no files): these members only,
+    as ``engine.payload`` accepts them in an action's ``attachments`` too."""
 
-    name: Short
-    url: Annotated[str, StringConstraints(max_length=1000, pattern=_CLEAN)] | None = None
-    content_type: Annotated[str, StringConstraints(max_length=100, pattern=_CLEAN)] | None = None
-    size: int | None = Field(None, ge=0, le=10**12)
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(max_length=ATTACHMENT_TEXT["name"], pattern=_CLEAN)]
+    url: Annotated[str, StringConstraints(max_length=ATTACHMENT_TEXT["url"], pattern=_CLEAN)] | None = None
+    content_type: Annotated[str, StringConstraints(max_length=ATTACHMENT_TEXT["content_type"],
+                                                   pattern=_CLEAN)] | None = None
+    size: int | None = Field(None, ge=0, le=MAX_ATTACHMENT_BYTES)
 
 
 class CaseCreate(BaseModel):
@@ -151,7 +219,7 @@ class CaseCreate(BaseModel):
     unit: Code | None = None
     location: Location = Location()
     reporter: Reporter = Reporter()
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     channel: Annotated[str, StringConstraints(max_length=32, pattern=r"^[a-z0-9_]+$")] = "api"
     #: 举报人保密: who reported the case is shown to no handling unit, only to the reporter.
     confidential: bool = False

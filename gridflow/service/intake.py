@@ -14,6 +14,7 @@ from ..adapters.geo import locate_grid
 from ..adapters.ports import NewCase
 from ..engine.case import Actor
 from ..engine.errors import PayloadInvalid, RoleNotAllowed
+from ..engine.payload import PAYLOAD_BOUNDS, check_json, clean_attachments
 from ..engine.roles import REPORTER_ROLES
 from .context import Services
 from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
@@ -48,6 +49,8 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
     engine = svc.catalog.engine(defn.name, defn.version)
     if cmd.reporter.role not in REPORTER_ROLES:
         raise RoleNotAllowed(f"role {cmd.reporter.role!r} may not report cases", role=cmd.reporter.role)
+    attachments = tuple(clean_attachments(cmd.attachments))  # whatever the channel: metadata only
+    check_json(dict(cmd.data), PAYLOAD_BOUNDS, "data", what="the report's data")
     now = svc.clock.now()
     with svc.uow() as uow:
         svc.units.refresh(uow.connection)
@@ -72,7 +75,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
             community_code=scope["community"], street_code=scope["street"], district_code=scope["district"],
             opened_at=now, reporter_id=cmd.reporter.id, category=cmd.category, title=cmd.title,
             description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon, address=cmd.address,
-            reporter_name=cmd.reporter_name, reporter_phone=cmd.reporter_phone, attachments=cmd.attachments,
+            reporter_name=cmd.reporter_name, reporter_phone=cmd.reporter_phone, attachments=attachments,
             resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
         decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
                                data={**cmd.data, **({"confidential": True} if cmd.confidential else {})},

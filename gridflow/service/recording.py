@@ -12,7 +12,8 @@ from typing import Any
 
 from ..adapters.ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
 from ..engine.case import Decision, Event
-from ..engine.errors import StoreUnavailable
+from ..engine.errors import PayloadInvalid, StoreUnavailable
+from ..engine.payload import EVENT_BOUNDS, json_problem
 from .context import Change, Services
 from .history import chain_hash
 
@@ -60,11 +61,33 @@ def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: D
             and e.role not in ("system", "resident", "grid_worker", "hotline_operator")
             for e in events):
         first_response = snap.updated_at
+    _refuse_unstorable(case, snap, events)
     chained = _chain(case, events)
     saved = uow.cases.save(case, CaseUpdate(
         snap, tuple(chained), decision.schedule, decision.cancel, decision.notifications, svc.clock.now(),
         escalation_unit, first_response))
     return saved, chained
+
+
+def _refuse_unstorable(case: StoredCase, snap, events: list[Event]) -> None:
+    """Refuse the whole change if anything it would store could not be serialised, masked and shown
+    again for as long as the case lives: history is append-only, so a bad entry could never be mended.
+
+    Entry points bound what they take in (``engine.payload``); this is the last line, for every
+    writer (actions, reports from any channel, timers, migrations), before anything is chained.
+    """
+    for e in events:
+        problem = json_problem(e.data, EVENT_BOUNDS)
+        if problem is not None:
+            field, message = problem
+            raise PayloadInvalid(f"{e.type} for case {snap.number} cannot be stored, nothing was changed: "
+                                 f"{field} {message}", fields={field: message}, event=e.type)
+    if snap.data is not case.snapshot.data:
+        problem = json_problem(snap.data, EVENT_BOUNDS, "data")
+        if problem is not None:
+            field, message = problem
+            raise PayloadInvalid(f"case {snap.number} data cannot be stored, nothing was changed: "
+                                 f"{field} {message}", fields={field: message})
 
 
 def _chain(case: StoredCase, events: list[Event]) -> list[ChainedEvent]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,7 +12,7 @@ from . import API_PREFIX
 from ..deps import CallerDep, ServicesDep
 from ..errors import responses
 from ..live import open_stream
-from ..schemas import CasesPublic, Code, SlaStatsPublic, UnitStatsPublic
+from ..schemas import CasesPublic, Code, IsoDate, SlaStatsPublic, UnitStatsPublic
 
 router = APIRouter(prefix=API_PREFIX, tags=["dispatch board"])
 
@@ -33,9 +32,9 @@ def _stats(u: stats.UnitStats) -> UnitStatsPublic:
 @router.get("/stats/sla", response_model=SlaStatsPublic, responses=responses(401, 403, 422))
 def sla_stats(svc: ServicesDep, caller: CallerDep,
               unit: Annotated[Code | None, Query(description="cases located in or held by this unit")] = None,
-              date_from: Annotated[date | None, Query(alias="from", description="first local day")] = None,
-              date_to: Annotated[date | None, Query(alias="to",
-                                                    description="last local day (inclusive)")] = None,
+              date_from: Annotated[IsoDate | None, Query(alias="from", description="first local day")] = None,
+              date_to: Annotated[IsoDate | None, Query(alias="to",
+                                                       description="last local day (inclusive)")] = None,
               ) -> SlaStatsPublic:
     """Per responsible unit: received, on time, overdue, escalated, and the three rates (三率) —
     response, resolution and satisfaction."""

@@ -6,7 +6,7 @@ import csv
 import io
 import itertools
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Iterator
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
@@ -24,8 +24,8 @@ from ..deps import (
 )
 from ..errors import responses
 from ..schemas import (
-    ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code,
-    HistoryPublic,
+    ActionResultPublic, CaseCreate, CaseCreated, CaseDetailPublic, CasesPublic, ChainPublic, Code, FreeJson,
+    HistoryPublic, IsoDateTime,
 )
 
 router = APIRouter(prefix=API_PREFIX, tags=["cases"])
@@ -84,10 +84,18 @@ class CaseQuery:
         escalation_level: Annotated[int | None, Query(ge=0, le=100)] = None,
         overdue: Annotated[bool | None, Query(description="open with a breached or passed deadline")] = None,
         warned: bool | None = None, supervised: bool | None = None, closed: bool | None = None,
-        reported_from: datetime | None = None, reported_to: datetime | None = None,
+        reported_from: Annotated[IsoDateTime | None, Query(description="reported at or after")] = None,
+        reported_to: Annotated[IsoDateTime | None, Query(description="reported before")] = None,
     ) -> None:
+        if reported_from is not None and reported_to is not None and _utc(reported_to) < _utc(reported_from):
+            raise lists.RequestInvalid("reported_to is before reported_from",
+                                       fields={"reported_to": "before reported_from"})
         self.filter = lists.CaseFilter(state, stage, unit, category, workflow, escalation_level, overdue,
                                        warned, supervised, closed, reported_from, reported_to)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)  # as lists.as_utc reads it
 
 
 Filters = Annotated[CaseQuery, Depends()]
@@ -143,8 +151,9 @@ where it does."""
 def take_action(
     svc: ServicesDep, caller: CallerDep, seen: SeenCasesDep, number: Number,
     action: ActionName,
-    payload: Annotated[dict[str, Any] | None,
-                       Body(description="the action's fields, e.g. {\"reason\": \"…\"}",
+    payload: Annotated[FreeJson | None,
+                       Body(description="the action's fields, e.g. {\"reason\": \"…\"}; plain JSON, at most "
+                                        "6 levels deep and 1,000 values; `attachments`: metadata only",
                             examples=[{"department": "dept-housing"}])] = None,
     if_match: Annotated[str | None,
                         Header(max_length=100, description="the ETag you read; stale → 409")] = None,
