@@ -28,6 +28,8 @@ from .contract import Wire
 from .outbox import dispatch_outbox
 
 log = logging.getLogger(__name__)
+#: Pause before a worker that Celery stopped on an unrecoverable error is started again.
+RESTART_DELAY_S = 1.0
 
 # --- what a worker process holds --------------------------------------------------------------
 
@@ -152,15 +154,29 @@ def run_worker(wire: Wire, concurrency: int = 2, loglevel: str = "INFO") -> int:
     wired = wire(runner="none", celery=True)
     wired.close()
     app = register_tasks(wired.celery, wire)
-    worker = app.Worker(
-        hostname=f"gridflow-{os.getpid()}@{socket.gethostname()}",
-        concurrency=concurrency, loglevel=loglevel, pool="prefork",
-        queues=[TIMER_QUEUE, OUTBOX_QUEUE],
-        without_gossip=True, without_mingle=True, without_heartbeat=True,
-        quiet=wants_json(settings),  # no banner between the JSON lines
-    )
-    worker.start()
-    return worker.exitcode or 0
+    asked_to_stop: list[str] = []
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _asked(sig=None, **_kwargs) -> None:  # SIGTERM, SIGINT, SIGQUIT: a shutdown somebody wanted
+        asked_to_stop.append(str(sig))
+
+    while True:
+        worker = app.Worker(
+            hostname=f"gridflow-{os.getpid()}@{socket.gethostname()}",
+            concurrency=concurrency, loglevel=loglevel, pool="prefork",
+            queues=[TIMER_QUEUE, OUTBOX_QUEUE],
+            without_gossip=True, without_mingle=True, without_heartbeat=True,
+            quiet=wants_json(settings),  # no banner between the JSON lines
+        )
+        worker.start()
+        if asked_to_stop or not worker.exitcode:
+            return worker.exitcode or 0
+        # Celery gave up on an error it calls unrecoverable — kombu's Redis transport does so when the
+        # broker restarts while a message is unacknowledged (celery/kombu#970-style). Nothing is lost:
+        # the timers stay claimed in the database and are offered again; start a fresh worker.
+        log.warning("Celery worker stopped on an unrecoverable error; starting it again in %.0f s",
+                    RESTART_DELAY_S)
+        time.sleep(RESTART_DELAY_S)
 
 
 def __getattr__(name: str):
