@@ -113,7 +113,7 @@ async def get_caller(request: Request, svc: ServicesDep,
     cache: CallerCache = request.app.state.callers
     if token:
         caller = cache.get(token)
-        if caller is not None:
+        if caller is not None and (caller.expires_at is None or caller.expires_at > svc.clock.now()):
             return caller
     # A credential verified in the last seconds is no attempt; anything else is counted (429 when too many).
     caller = await run_in_threadpool(authenticate_attempt, svc, rate_limits(request), client_address(request),

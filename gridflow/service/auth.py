@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlmodel import select
@@ -58,6 +59,8 @@ class Caller:
     name: str = ""
     #: Set when the caller used a resident's case token: the one case it opens.
     case_number: str | None = None
+    #: When the API key used expires (None: never); a cached caller is not served past it.
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> Actor:
@@ -79,7 +82,7 @@ def authenticate(svc: Services, token: str | None) -> Caller:
         if expires_at is not None and expires_at <= svc.clock.now():
             raise Unauthorized(f"this API key expired at {expires_at.isoformat()}; "
                                "ask an admin for a new one")
-        return Caller(user.id, user.role, user.unit_code, user.name)
+        return Caller(user.id, user.role, user.unit_code, user.name, expires_at=expires_at)
     with svc.uow(write=False) as uow:
         row = uow.session.exec(select(CaseRow.number, CaseRow.reporter_id)
                                .where(CaseRow.resident_token_hash == hash_token(token))).first()
