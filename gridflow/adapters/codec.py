@@ -97,6 +97,7 @@ def case_columns(snap: CaseSnapshot, definition: WorkflowDefinition) -> dict[str
     """Row columns derived from a snapshot (what worklists and statistics filter on)."""
     st = definition.states[snap.state]
     running = [d.next_breach_at for d in snap.deadlines if d.is_running and d.next_breach_at is not None]
+    dues = [d.due_at for d in snap.deadlines if d.is_running and d.due_at is not None]
     return {
         "workflow_version": snap.version, "state": snap.state, "stage": st.stage,
         "escalation_level": snap.escalation_level, "supervised": snap.supervised, "closed": snap.is_closed,
@@ -105,4 +106,17 @@ def case_columns(snap: CaseSnapshot, definition: WorkflowDefinition) -> dict[str
         "breach_count": snap.breach_count, "warned": any(d.warned and d.is_running for d in snap.deadlines),
         "next_due_at": min(running) if running else None, "updated_at": snap.updated_at,
         "closed_at": snap.closed_at, "rating": snap.data.get("rating"),
+        "due_at": min(dues) if dues else None, "suspended": st.pauses_sla and not st.final,
+        "co_units": co_units(snap),
     }
+
+
+#: Statuses of a co-handling part (``data["parts"][unit]["status"]``) that keep it on the unit's worklist.
+OPEN_PART_STATUSES = frozenset({"dispatched", "signed"})
+
+
+def co_units(snap: CaseSnapshot) -> str:
+    """The units with an open co-handling part, comma-wrapped for a LIKE match; "" when none."""
+    parts = snap.data.get("parts") or {}
+    units = sorted(u for u, p in parts.items() if isinstance(p, Mapping) and p.get("status") in OPEN_PART_STATUSES)
+    return "," + ",".join(units) + "," if units else ""

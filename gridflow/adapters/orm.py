@@ -94,6 +94,8 @@ class CaseRow(SQLModel, table=True):
         sa.Index("ix_cases_escalation_worklist", "escalation_unit", "closed", "next_due_at"),
         sa.Index("ix_cases_scope", "community_code", "opened_at"),
         sa.Index("ix_cases_street", "street_code", "opened_at"),
+        sa.Index("ix_cases_worklist_due", "holder_unit", "closed", "due_at"),
+        sa.Index("ix_cases_escalation_due", "escalation_unit", "closed", "due_at"),
         {"sqlite_autoincrement": True},
     )
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -130,6 +132,13 @@ class CaseRow(SQLModel, table=True):
     breach_count: int = 0
     warned: bool = False
     next_due_at: Optional[datetime] = _ts(nullable=True)
+    #: The earliest due instant of the case's running deadlines (in the past when overdue): worklists
+    #: put the most overdue first, then the least time left.
+    due_at: Optional[datetime] = _ts(nullable=True)
+    #: In a state that pauses the SLA clock (挂起): shown apart on worklists and lights.
+    suspended: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    #: The units with an open co-handling part (协办), comma-wrapped (",u1,u2,"), "" for none.
+    co_units: str = Field(default="", max_length=400, sa_column_kwargs={"server_default": ""})
     opened_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
     closed_at: Optional[datetime] = _ts(nullable=True)
