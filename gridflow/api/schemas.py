@@ -20,7 +20,7 @@ _CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 Short = Annotated[str, StringConstraints(max_length=200, pattern=_CLEAN)]
 LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_CLEAN)]
-Light = Literal["none", "green", "yellow", "red"]
+Light = Literal["none", "green", "yellow", "red", "suspended"]
 Role = Literal["grid_worker", "resident", "community_dispatcher", "street_dispatcher", "district_dispatcher",
                "department_handler", "supervisor", "admin", "hotline_operator", "mediator",
                "disaster_officer"]

@@ -38,6 +38,9 @@ _WORDS = {
 }
 
 
+_ROUTE_SIGNS = {"ne": "≠", "gte": "≥", "gt": ">", "lte": "≤", "lt": "<"}
+
+
 def _text(value: Any) -> str:
     return str(value).translate(_UNSAFE).strip()
 
@@ -80,7 +83,8 @@ def to_mermaid(defn: WorkflowDefinition, lang: str = "zh", *, notes: bool = True
         for source in act.sources:
             for route in act.routes:
                 field = next((f for f in act.fields if f.name == route.field), None)
-                cond = f"{_say(field.label if field else None, lang, route.field)}=" + "/".join(
+                sign = _ROUTE_SIGNS.get(route.op, "=")
+                cond = f"{_say(field.label if field else None, lang, route.field)}{sign}" + "/".join(
                     _value(v, lang) for v in route.values)
                 out.append(f"    {source} --> {route.dest} : {label} ({cond})")
             if act.dest is not None:
