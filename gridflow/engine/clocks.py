@@ -35,6 +35,16 @@ def extra_seconds(amount: Duration, due_at: datetime, calendar) -> float:
     return calendar.elapsed(due_at, amount.due(due_at, calendar))
 
 
+def nominal_seconds(amount: Duration, at: datetime, calendar) -> float:
+    """How long ``amount`` is, for capping extensions: working hours and calendar time their exact length,
+    N working days N whole working days of ``calendar`` (from a close of business at or after ``at``), so
+    that 10wd and 5wd add up to 15wd wherever the due time falls in the day."""
+    if amount.unit == WORKING_DAYS:
+        close = calendar.add_working_days(at, 0)
+        return calendar.working_days_span(close, int(amount.amount))[1]
+    return float(amount.seconds or 0.0)
+
+
 def retimed_total(total: float, started_at: datetime, old: Duration, new: Duration,
                   calendar) -> tuple[float, datetime]:
     """A deadline's allowance when its limit changes from ``old`` to ``new`` on the way (a general

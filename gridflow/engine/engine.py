@@ -31,7 +31,7 @@ from .case import (
     BREACH, WARNING, Actor, CaseSnapshot, Deadline, Decision, Event, Notification, TimerSpec,
 )
 from .clock import ensure_aware
-from .clocks import coalesce, extra_seconds, retimed_total
+from .clocks import coalesce, extra_seconds, nominal_seconds, retimed_total
 from .definition import (
     ASSIGN_DISPATCHER, ASSIGN_ORIGIN, BREACH_NOTIFY, DISPATCHER_KEY, EXTENSION_TOTAL_KEY,
     EXTENSIONS_APPROVED_KEY, HOLDER, RETURNED_BY_KEY, ActionDef, Label, Route, StateDef, TimerDef,
@@ -385,14 +385,14 @@ class Engine:
         return None
 
     def _extension_measure(self, case: CaseSnapshot, amount: str) -> float:
-        """The working seconds an extension of ``amount`` would add to the deadline it extends now."""
+        """How much an extension of ``amount`` counts against the workflow's cap (``nominal_seconds`` on
+        the calendar of the deadline it extends)."""
         dur = Duration.parse(amount)
         timer = self._extended_timer.get(case.state)
         for d in case.deadlines:
             if timer is None or d.timer == timer:
-                return extra_seconds(dur, d.due_at, self.calendars.get(d.calendar))
-        cal = self.calendars.get(self.definition.calendar)
-        return extra_seconds(dur, case.updated_at, cal)
+                return nominal_seconds(dur, d.due_at, self.calendars.get(d.calendar))
+        return nominal_seconds(dur, case.updated_at, self.calendars.get(self.definition.calendar))
 
     def _warn(self, case: CaseSnapshot, d: Deadline, tdef: TimerDef, timer: TimerSpec,
               now: datetime) -> Decision:
@@ -690,13 +690,13 @@ class Engine:
         if raw is None:
             return
         amount = Duration.parse(raw)
-        granted: float | None = None
+        granted: float | None = None  # what this extension counts against the cap
         for d in list(w.deadlines.values()):
             if d.timer != timer_name:
                 continue
             cal = self.calendars.get(d.calendar)
             extra = extra_seconds(amount, d.due_at, cal)
-            granted = extra if granted is None else granted
+            granted = nominal_seconds(amount, d.due_at, cal) if granted is None else granted
             total = d.total + extra
             if d.is_running:
                 due = cal.add(d.run_since, total - d.consumed)

@@ -101,8 +101,8 @@ def _extension_within_limits(ctx: GuardContext) -> GuardResult:
     cap = ctx.extension_seconds(str(limits.max_total))
     asked = ctx.extension_seconds(str(requested))
     if used + asked > cap + 1e-3:
-        return (f"extensions may add at most {limits.max_total} altogether; {round(used / 3600, 2)} h of "
-                f"working time already granted, {requested} more would exceed it")
+        return (f"extensions may add at most {limits.max_total} altogether; {round(used / 3600, 2)} h "
+                f"already granted, {requested} more would exceed it")
     return True
 
 

@@ -207,12 +207,7 @@ def _check_initial_and_final(c: Collector, initial: Any, states: Mapping[str, St
 def _check_actions_against_states(c: Collector, states: Mapping[str, StateDef],
                                   actions: Mapping[str, ActionDef]) -> None:
     timer_names = {t.name for s in states.values() for t in s.timers}
-    for sname, st in states.items():
-        for i, t in enumerate(st.timers):
-            for dest in t.continues_in:
-                if dest in states and states[dest].final:
-                    c.add(("states", sname, "timers", i, "continues_in"), f"state {sname} / timer {t.name}",
-                          f"continues_in names final state {dest!r}: a closed case has no running deadline")
+    _check_continues_in(c, states)
     for aname, act in actions.items():
         for s in act.sources:
             if s in states and states[s].final:
@@ -221,6 +216,23 @@ def _check_actions_against_states(c: Collector, states: Mapping[str, StateDef],
         if act.extend and act.extend[0] not in timer_names:
             c.add(("actions", aname, "extend"), f"action {aname}",
                   f"extend names unknown timer {act.extend[0]!r}")
+
+
+def _check_continues_in(c: Collector, states: Mapping[str, StateDef]) -> None:
+    for sname, st in states.items():
+        for i, t in enumerate(st.timers):
+            path, el = ("states", sname, "timers", i, "continues_in"), f"state {sname} / timer {t.name}"
+            for dest in t.continues_in:
+                if dest not in states:
+                    continue  # reported with the timer
+                if states[dest].final:
+                    c.add(path, el, f"continues_in names final state {dest!r}: a closed case has no "
+                                    "running deadline")
+                other = next((o for o in states[dest].timers if o.name == t.name), None)
+                if other is not None and other.calendar != t.calendar:
+                    c.add(path, el, f"timer {t.name!r} of state {dest!r} runs on calendar "
+                                    f"{other.calendar!r}, this one on {t.calendar!r}: a deadline that "
+                                    "carries on keeps one calendar")
 
 
 def _check_reachability(c: Collector, initial: str, states: Mapping[str, StateDef],
