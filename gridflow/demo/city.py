@@ -51,9 +51,9 @@ STAGES = [
     ("report", "网格上报 Report", ("CaseReported",), ()),
     ("triage", "社区研判 Triage", (), ("dispatch", "handle_locally", "reject", "merge", "refer_to_street")),
     ("response", "部门响应 Department response", (),
-     ("acknowledge", "reply", "request_extension", "approve_extension", "deny_extension", "request_suspension",
-      "approve_suspension", "deny_suspension", "resume", "resume_at_suspension_limit", "return_case",
-      "uphold_dispatch", "accept_return", "park")),
+     ("acknowledge", "reply", "request_extension", "approve_extension", "deny_extension",
+      "request_suspension", "approve_suspension", "deny_suspension", "resume", "resume_at_suspension_limit",
+      "return_case", "uphold_dispatch", "accept_return", "park")),
     ("feedback", "居民评价 Resident feedback", (), ("rate", "rate_by_default")),
     ("review", "核查结案 Review", (), ("verify_pass", "verify_fail")),
     ("escalation", "超期升级 Deadlines & escalation",
@@ -270,8 +270,8 @@ class _City:
             self.result.refused += 1  # the case moved on meanwhile (a timer, another party): nothing to do
             return
         self.result.actions += 1
-        if step.action not in ("request_extension", "approve_extension", "deny_extension", "request_suspension",
-                               "supervise"):
+        if step.action not in ("request_extension", "approve_extension", "deny_extension",
+                               "request_suspension", "supervise"):
             self.plan(step.number, res.state)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> DemoResult:
