@@ -521,3 +521,12 @@ actions:
     r.act("poke", COMMUNITY)
     r.act("poke", COMMUNITY)
     assert r.case.data["pokes"] == 2 and r.case.data["last"] == 1  # set reads the data as it stood
+
+
+def test_the_diagram_says_where_a_limit_runs_on_and_shows_route_comparisons(shipped):
+    from gridflow.engine.diagram import to_mermaid
+
+    text = to_mermaid(shipped["grid_event"], "en")
+    dispatched = text.split("    note right of dispatched\n", 1)[1].split("    end note", 1)[0]
+    assert "runs on into Being handled" in dispatched
+    assert "dispatched --> return_review : Return misrouted case (data.returns≥1)" in text
