@@ -107,6 +107,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
     if seed if seed is not None else settings.seed_demo:
         if seed_demo(svc):
             log.info("seeded the demo organisation")
+    _warn_unknown_calendar_units(svc)
     notifiers = notifiers_from_settings(settings)
     if runner == "auto":
         runner = "none" if settings.broker_url else "thread"
@@ -160,6 +161,22 @@ def warn_estimated_years(calendars: CalendarRegistry, now: datetime) -> list[int
                     "package, none in the override file): deadlines falling in it may be off by days; "
                     "see docs/calendars.md", year, extra={"year": year})
     return years
+
+
+def _warn_unknown_calendar_units(svc: Services) -> None:
+    """A unit calendar naming a unit the directory does not know is most likely a typo: say so."""
+    assigned = svc.catalog.calendars.assignments()
+    if not assigned:
+        return
+    from sqlmodel import select
+
+    from .adapters.orm import Unit
+
+    with svc.uow(write=False) as uow:
+        known = set(uow.session.exec(select(Unit.code)).all())
+    for unit in sorted(set(assigned) - known):
+        log.warning("unit calendar %s is assigned to unit %r, which is not in the unit directory",
+                    ", ".join(assigned[unit].values()), unit, extra={"unit": unit})
 
 
 def _calendars(settings: Settings) -> CalendarRegistry:

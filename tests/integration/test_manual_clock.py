@@ -161,3 +161,15 @@ def test_a_deadline_running_into_an_estimated_year_is_flagged_in_the_case_view(m
     detail = get_case(svc, ADMIN, number)
     flagged = [d for d in detail.deadlines if d["calendar_estimated"]]
     assert flagged and all(d["calendar_estimated_years"] == [year] for d in flagged)
+
+
+def test_a_unit_calendar_for_a_unit_nobody_knows_is_warned_about_at_start(manual_app, tmp_path, caplog):
+    import logging
+
+    units = tmp_path / "units.yaml"
+    units.write_text("calendars:\n  rota:\n    base: cn\n    days: {saturday: ['08:30-12:00']}\n"
+                     "    units: [dept-housing, dept-hosuing]\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="gridflow.bootstrap"):
+        manual_app(unit_calendars=units)
+    unknown = [r.unit for r in caplog.records if hasattr(r, "unit")]
+    assert unknown == ["dept-hosuing"]
