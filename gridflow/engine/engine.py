@@ -415,7 +415,7 @@ class Engine:
         lateness = max(0.0, (now - timer.due_at).total_seconds())
         nxt, missed = None, 0
         if tdef.repeat is not None:
-            cal = self.calendars.get(tdef.repeat_calendar)
+            cal = self._repeat_calendar(d, tdef, w.holder)
             if tdef.misfire == "coalesce":
                 nxt, missed = coalesce(tdef.repeat, timer.due_at, now, cal)
             else:
@@ -659,7 +659,7 @@ class Engine:
         left = d.total - d.consumed
         due = cal.add(w.now, left) if left >= 0 else d.due_at
         pauses = d.pauses[:-1] + ((d.pauses[-1][0], w.now),) if d.pauses else d.pauses
-        next_breach = due if not d.breaches else self._repeat_from(d, w.now)
+        next_breach = due if not d.breaches else self._repeat_from(d, w.now, w.holder)
         nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due,
                      next_breach_at=next_breach, generation=d.generation + 1)
         w.deadlines[d.id] = nd
@@ -668,11 +668,18 @@ class Engine:
                 left_s=round(left, 3))
         self._plan(w, nd, self._timers.get((d.state, d.timer)), cal)
 
-    def _repeat_from(self, d: Deadline, at: datetime) -> datetime | None:
+    def _repeat_calendar(self, d: Deadline, tdef: TimerDef, holder: str | None):
+        """Repeats count on the deadline's own (holder-resolved) calendar; a working-time repeat of a
+        calendar-time limit (``repeat: 5wd`` on ``7d``) on the timer's working calendar for the holder."""
+        if tdef.duration.is_working_time or tdef.repeat is None or not tdef.repeat.is_working_time:
+            return self.calendars.get(d.calendar)
+        return self.calendars.resolve(tdef.repeat_calendar, holder)
+
+    def _repeat_from(self, d: Deadline, at: datetime, holder: str | None) -> datetime | None:
         tdef = self._timers.get((d.state, d.timer))
         if tdef is None or tdef.repeat is None:
             return None
-        return tdef.repeat.due(at, self.calendars.get(tdef.repeat_calendar))
+        return tdef.repeat.due(at, self._repeat_calendar(d, tdef, holder))
 
     def _stop(self, w: _Work, d: Deadline, actor: Actor, reason: str) -> None:
         used = self._used(d, w.now)

@@ -81,7 +81,7 @@ def test_an_admin_drives_the_served_clock_and_due_timers_fire_before_the_answer(
     assert r.status_code == 200, r.text
     moved = r.json()
     assert datetime.fromisoformat(moved["now"]) == datetime.fromisoformat(START) + timedelta(days=3)
-    assert moved["fired"] >= 2
+    assert moved["fired"] >= 1  # the triage breach; its warning, past the breach too, is skipped (coalesce)
     history = httpx.get(f"{base}/api/v1/cases/{number}/history", headers=admin, timeout=10).json()
     types = [e["type"] for e in (history["data"] if isinstance(history, dict) else history)]
     assert "DeadlineBreached" in types

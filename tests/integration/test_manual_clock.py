@@ -64,8 +64,10 @@ def test_moving_the_clock_fires_what_fell_due_before_answering(manual_app):
     moved = move_clock(svc, advance="P3D", fire_due=app.runner.run_due)
     assert moved.previous == datetime.fromisoformat(MONDAY_9)
     assert moved.now == moved.previous + timedelta(days=3) == svc.clock.now()
-    assert moved.fired >= 2  # the triage warning and breach at least
-    assert "DeadlineBreached" in _types(svc, number)
+    # the triage breach at least; its warning fell due with the breach already past, so it is skipped
+    # (misfire: coalesce — a jump of the clock catches up like a runner back from downtime)
+    assert moved.fired >= 1
+    assert "DeadlineBreached" in _types(svc, number) and "DeadlineWarned" not in _types(svc, number)
     assert all(t.due_at > svc.clock.now() for t in snapshot(svc, number)[2]), "nothing due is left"
 
 
@@ -140,8 +142,9 @@ def test_a_department_on_a_7x24_calendar_gets_its_deadlines_on_it_stored_and_exp
     started = [e for e in events if e.type == "DeadlineStarted"][-1]
     assert started.data["calendar"] == "housing-7x24"
     detail = get_case(svc, ADMIN, number)
-    [deadline] = detail.deadlines
-    assert deadline["calendar"]["name"] == "housing-7x24"
+    # signing for and the handling limit (counted from dispatch), both on the desk's calendar
+    assert {d["timer"] for d in detail.deadlines} == {"acknowledge", "handle"}
+    assert {d["calendar"]["name"] for d in detail.deadlines} == {"housing-7x24"}
     # the same case reported on the ordinary calendar in the triage state kept "cn"
     assert [e.data["calendar"] for e in events if e.type == "DeadlineStarted"][0] == "cn"
     # it fires on the desk's calendar over the weekend
@@ -157,7 +160,7 @@ def test_a_deadline_running_into_an_estimated_year_is_flagged_in_the_case_view(m
     svc = app.services
     number = dispatched_case(svc)
     move_clock(svc, advance="PT1H", fire_due=app.runner.run_due)
-    act(svc, number, "acknowledge", HOUSING)  # 16 working hours from Wednesday 10:00: into January
+    act(svc, number, "acknowledge", HOUSING)  # 16 working hours from dispatch (Wednesday 09:00): into January
     detail = get_case(svc, ADMIN, number)
     flagged = [d for d in detail.deadlines if d["calendar_estimated"]]
     assert flagged and all(d["calendar_estimated_years"] == [year] for d in flagged)
