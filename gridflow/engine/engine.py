@@ -186,7 +186,7 @@ class Engine:
             (s.name, t.name): t for s in definition.states.values() for t in s.timers
         }
         # action -> (case data key, payload field it copies or None, literal value) for ``set:``;
-        # a field written ``$data.key`` copies case data instead (the field is then ``.key``).
+        # a value written ``$data.key`` copies case data instead (the field is then ``data.key``).
         self._sets: dict[str, tuple[tuple[str, str | None, Any], ...]] = {
             a.name: tuple((k, v[1:], None) if isinstance(v, str) and v.startswith("$") else (k, None, v)
                           for k, v in a.sets.items())
