@@ -530,3 +530,26 @@ def test_the_diagram_says_where_a_limit_runs_on_and_shows_route_comparisons(ship
     dispatched = text.split("    note right of dispatched\n", 1)[1].split("    end note", 1)[0]
     assert "runs on into Being handled" in dispatched
     assert "dispatched --> return_review : Return misrouted case (data.returns≥1)" in text
+
+
+def test_a_working_day_repeat_of_a_calendar_day_limit_counts_on_the_holders_own_calendar(shipped, tmp_path):
+    from gridflow.engine import default_registry
+    from gridflow.engine.unit_calendars import install_unit_calendars, load_unit_calendars
+
+    path = tmp_path / "units.yaml"
+    path.write_text("calendars:\n  water-7x24:\n    base: cn\n    hours: ['00:00-24:00']\n    weekend: []\n"
+                    "    public_holidays: worked\n    units: [water-company]\n", encoding="utf-8")
+    registry = default_registry()
+    install_unit_calendars(registry, load_unit_calendars(path, registry))
+    r = Runner(Engine(shipped["hotline_request"], registry), ManualClock(MONDAY_9))
+    r.open(OPERATOR, origin_unit="community-1")
+    r.act("dispatch", OPERATOR, {"unit": "water-company", "urgency": "general"})
+    r.act("sign_for", WATER)
+    r.act("contact_requester", WATER, {"reached": True})
+    due = r.deadline("handle").due_at
+    r.advance_to(due)
+    desk = registry.resolve("cn", "water-company")
+    assert desk.name == "water-7x24"
+    # 5 working days of the water company's 7x24 desk, not of the ordinary office calendar
+    assert r.timer("breach", "handle").due_at == desk.add_working_days(due, 5)
+    assert r.timer("breach", "handle").due_at != registry.get("cn").add_working_days(due, 5)
