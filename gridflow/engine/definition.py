@@ -23,11 +23,23 @@ from .durations import Duration
 from .roles import KNOWN_ROLES, ROLE_NAMES, SYSTEM_ROLE  # noqa: F401 (KNOWN_ROLES, SYSTEM_ROLE re-exported)
 
 FIELD_TYPES = frozenset(
-    {"string", "text", "integer", "number", "boolean", "datetime", "duration", "choice", "unit", "case"}
+    {"string", "text", "integer", "number", "boolean", "datetime", "duration", "choice", "unit", "units",
+     "case"}
 )
 OUTCOMES = frozenset({"resolved", "rejected", "merged", "cancelled", "backlogged", "transferred"})
 #: ``assign: origin`` hands the case back to the unit it was reported in.
 ASSIGN_ORIGIN = "origin"
+#: What an action is, for statistics and for the engine's case-level programs (orders, co-handling parts).
+ACTION_KINDS = frozenset({
+    "report", "triage_local", "merge", "reject", "dispatch", "refer_up", "sign_for", "contact", "return",
+    "recall", "reassign", "take_over", "extension_request", "extension_approval", "extension_denial",
+    "suspension_request", "suspension_approval", "suspension_denial", "resume", "reply", "rate",
+    "rate_default", "review_pass", "review_fail", "rework", "close", "supervise", "supervision_reply",
+    "co_sign_for", "co_answer", "co_close", "consult", "park", "other",
+})
+#: ``Deadline.state`` of a case-level deadline: bound to no state, it survives state moves, is not
+#: paused by a pausing state (挂起) and stops when the case closes (supervision orders, co-handling parts).
+CASE_LEVEL = "*case"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,7 @@ class ActionDef:
     escalate: bool = False
     supervise: bool = False
     routes: tuple["Route", ...] = ()
+    kind: str = "other"
 
     @property
     def internal(self) -> bool:
@@ -154,6 +167,10 @@ NOTIFICATION_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "supervised": frozenset({"number", "reason"}),
     "alert": frozenset({"number", "level", "level_label", "reason"}),
     "escalated": frozenset({"number", "level", "level_label", "from_level", "reason"}),
+    "order_issued": frozenset({"number", "order", "level", "level_label", "unit", "due"}),
+    "reminded": frozenset({"number", "timer", "timer_en", "unit"}),
+    "criticised": frozenset({"number", "timer", "timer_en", "unit"}),
+    "co_handling": frozenset({"number", "unit", "due"}),
 })
 NOTIFICATION_TOKENS: Mapping[str, frozenset[str]] = MappingProxyType({
     "warned": frozenset({HOLDER}),
@@ -162,6 +179,10 @@ NOTIFICATION_TOKENS: Mapping[str, frozenset[str]] = MappingProxyType({
     "supervised": frozenset(),
     "alert": frozenset(),
     "escalated": frozenset(),
+    "order_issued": frozenset({HOLDER}),
+    "reminded": frozenset({HOLDER}),
+    "criticised": frozenset({HOLDER}),
+    "co_handling": frozenset({HOLDER}),
 })
 
 #: What a workflow whose ``notifications:`` says nothing (about a kind) gets.
@@ -172,7 +193,47 @@ DEFAULT_NOTIFICATIONS: Mapping[str, NotificationDef] = MappingProxyType({
     "supervised": NotificationDef("{number}: 已列入督办", ("supervisor",)),
     "alert": NotificationDef("{number}: 已在最高层级({level})，无法再升级，请督办", ("supervisor",)),
     "escalated": NotificationDef("{number}: 升级至{level_label}", ("supervisor",)),
+    "order_issued": NotificationDef("{number}: {level_label}督办单 {order}，请于 {due} 前答复", (HOLDER,)),
+    "reminded": NotificationDef("{number}: {timer} 已超期，催办", (HOLDER,)),
+    "criticised": NotificationDef("{number}: {timer} 催办后仍超期，通报批评", (HOLDER, "supervisor")),
+    "co_handling": NotificationDef("{number}: 新协办任务，请于 {due} 前答复", (HOLDER,)),
 })
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionLevel:
+    """One level of 督办 (一般督办, 重点督办) and how long the holder has to answer its order."""
+
+    name: str
+    label: Label
+    reply_within: Duration
+
+
+#: 催办 the next working day after a breach; 通报批评 when still overdue 5 working days after it.
+DEFAULT_REMINDER_AFTER = Duration.parse("1wd")
+DEFAULT_NOTICE_AFTER = Duration.parse("5wd")
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionDef:
+    """The ``supervision:`` section. Without ``levels`` a ``supervise`` action only flags the case;
+    reminders and notices follow ``reminder_after``/``notice_after`` in every workflow (one rule)."""
+
+    levels: Mapping[str, SupervisionLevel] = field(default_factory=lambda: MappingProxyType({}))
+    reminder_after: Duration = DEFAULT_REMINDER_AFTER
+    notice_after: Duration = DEFAULT_NOTICE_AFTER
+    on_overdue: BreachPolicy = BreachPolicy(escalate=True)
+    calendar: str | None = None  # None: the workflow's calendar
+
+
+@dataclass(frozen=True, slots=True)
+class CoHandlingDef:
+    """The ``co_handling:`` section (主办/协办): a co-handling unit's limits, both counted from dispatch."""
+
+    sign_within: Duration
+    answer_within: Duration
+    on_breach: BreachPolicy = BreachPolicy()
+    calendar: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +261,8 @@ class WorkflowDefinition:
     source: str = ""
     notifications: Mapping[str, NotificationDef] = field(default_factory=lambda: DEFAULT_NOTIFICATIONS)
     intake: IntakeDef = IntakeDef()
+    supervision: SupervisionDef = SupervisionDef()
+    co_handling: CoHandlingDef | None = None
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property

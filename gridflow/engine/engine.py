@@ -32,12 +32,15 @@ from .case import (
 )
 from .clock import ensure_aware
 from .definition import (
-    ASSIGN_ORIGIN, BREACH_NOTIFY, HOLDER, ActionDef, Label, StateDef, TimerDef, WorkflowDefinition,
+    ASSIGN_ORIGIN, BREACH_NOTIFY, CASE_LEVEL, HOLDER, ActionDef, Label, StateDef, TimerDef,
+    WorkflowDefinition,
 )
 from .durations import WORKING_DAYS, WORKING_HOURS, Duration
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
 from .explanation import DeadlineExplanation
 from .guards import GuardContext, GuardRegistry, default_guards
+from .orders import FOLLOW_UPS, Orders
+from .parts import Parts
 from .payload import validate_payload
 
 # id(definition) -> its machine; an entry lives exactly as long as its definition, so a
@@ -182,6 +185,8 @@ class Engine:
         self._timers: dict[tuple[str, str], TimerDef] = {
             (s.name, t.name): t for s in definition.states.values() for t in s.timers
         }
+        self._orders, self._parts = Orders(self), Parts(self)  # case-level programs (orders.py, parts.py)
+        self._timers.update({**self._orders.timers, **self._parts.timers})
         # action -> (case data key, payload field it copies or None, literal value) for ``set:``
         self._sets: dict[str, tuple[tuple[str, str | None, Any], ...]] = {
             a.name: tuple((k, v[1:], None) if isinstance(v, str) and v.startswith("$") else (k, None, v)
@@ -275,7 +280,8 @@ class Engine:
                                    state=case.state, allowed=[])
         w = _Work(case, now)
         for d in list(w.deadlines.values()):
-            self._stop(w, d, actor, "restarted")
+            if d.state != CASE_LEVEL:
+                self._stop(w, d, actor, "restarted")
         self._arrive(w, st, actor, resumed=set())
         return w.decision()
 
@@ -288,6 +294,8 @@ class Engine:
         tdef = self._timers.get((d.state, d.timer))
         if tdef is None:
             return Decision(case)
+        if timer.kind in FOLLOW_UPS:
+            return self._orders.follow_up(_Work(case, now), d, tdef, timer)
         if timer.kind == WARNING:
             # A warning after the breach (a runner firing late and out of order) says nothing new.
             if timer.seq in d.warned or d.breaches or timer.seq >= len(tdef.warn_at):
@@ -362,7 +370,7 @@ class Engine:
         w.event("DeadlineWarned", _SYSTEM, deadline=d.id, timer=d.timer, fraction=tdef.warn_at[timer.seq],
                 due_at=due, light="yellow", timer_due_at=timer.due_at.isoformat())
         w.notes.append(self._notification(
-            "warned", case.number, w.holder, {"deadline": d.id}, self.definition.states[d.state].holder_roles,
+            "warned", case.number, w.holder, {"deadline": d.id}, self._holder_roles(d.state),
             timer=tdef.label.zh, timer_en=tdef.label.en, due=due))
         return w.decision()
 
@@ -378,7 +386,7 @@ class Engine:
         if policy.notify:
             w.notes.append(self._notification(
                 "breached", case.number, w.holder, {"deadline": d.id},
-                self.definition.states[d.state].holder_roles, policy.notify, timer=tdef.label.zh,
+                self._holder_roles(d.state), policy.notify, timer=tdef.label.zh,
                 timer_en=tdef.label.en, due=d.due_at.isoformat()))
         if policy.supervise:
             self._supervise(w, system, reason=f"deadline {d.id} breached")
@@ -389,6 +397,7 @@ class Engine:
             nxt = tdef.repeat.due(timer.due_at, self.calendars.get(d.calendar))
             w.schedule.append(TimerSpec(d.id, BREACH, timer.seq + 1, d.generation, nxt))
         w.deadlines[d.id] = _evolve(d, breaches=timer.seq, next_breach_at=nxt)
+        self._orders.breached(w, d, tdef, timer)
         if policy.action is not None:
             self._breach_action(w, self.definition.actions[policy.action], d.id)
         return w.decision()
@@ -432,20 +441,25 @@ class Engine:
         if act.extend is not None:
             self._extend(w, actor, act.extend, payload)
         if act.supervise:
-            self._supervise(w, actor, reason=f"action {act.name}")
+            self._supervise(w, actor, reason=f"action {act.name}", payload=payload)
         if act.escalate:
             self._escalate(w, actor, reason=f"action {act.name}")
+        self._parts.apply(w, act, actor, payload)
+        self._orders.apply(w, act, actor, payload)
         if dest is not None:
             self._move(w, source, dest, actor)
 
     def _holder_roles(self, state: str) -> tuple[str, ...]:
-        return self.definition.states[state].holder_roles
+        st = self.definition.states.get(state)  # none for a case-level deadline
+        return st.holder_roles if st is not None else ()
 
     def _move(self, w: _Work, source: str, dest: str, actor: Actor) -> None:
         dst = self.definition.states[dest]
         pausing = dst.pauses_sla and not dst.final
         resumed: set[str] = set()
         for d in list(w.deadlines.values()):
+            if d.state == CASE_LEVEL:  # case-level deadlines (orders, parts) ignore state moves
+                continue
             if d.run_since is not None:  # running: it pauses in a pausing state, else stops
                 if pausing:
                     self._pause(w, d, actor)
@@ -471,6 +485,8 @@ class Engine:
         if dst.final:
             w.closed_at = w.now
             w.outcome = dst.outcome
+            self._parts.case_closed(w, actor)
+            self._orders.case_closed(w, actor)
             w.event("CaseClosed", actor, state=dst.name, outcome=dst.outcome)
         else:
             self._enter(w, dst.name, actor, resumed)
@@ -508,6 +524,7 @@ class Engine:
             w.schedule.append(TimerSpec(d.id, WARNING, i, d.generation, at))
         if d.next_breach_at is not None:
             w.schedule.append(TimerSpec(d.id, BREACH, d.breaches + 1, d.generation, d.next_breach_at))
+        self._orders.plan(w, d)
 
     def _used(self, d: Deadline, now: datetime) -> float:
         if d.run_since is None:
@@ -590,13 +607,15 @@ class Engine:
                     previous_due=d.due_at.isoformat(), due_at=due.isoformat())
             self._plan(w, nd, self._timers.get((d.state, d.timer)), cal)
 
-    def _supervise(self, w: _Work, actor: Actor, reason: str) -> None:
-        if w.supervised:
-            return
-        w.supervised = True
-        w.event("CaseSupervised", actor, reason=reason)
-        w.notes.append(self._notification("supervised", w.case.number, w.holder, {"reason": reason},
-                                          reason=reason))
+    def _supervise(self, w: _Work, actor: Actor, reason: str,
+                   payload: Mapping[str, Any] | None = None) -> None:
+        if not w.supervised:
+            w.supervised = True
+            w.event("CaseSupervised", actor, reason=reason)
+            w.notes.append(self._notification("supervised", w.case.number, w.holder, {"reason": reason},
+                                              reason=reason))
+        if payload is not None:  # an action: a supervision order where the workflow has levels
+            self._orders.issue(w, actor, payload)
 
     def _escalate(self, w: _Work, actor: Actor, reason: str) -> None:
         ladder = self.definition.escalation

@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from .definition import ASSIGN_ORIGIN, FIELD_TYPES, ActionDef, FieldSpec, Route
+from .definition import ACTION_KINDS, ASSIGN_ORIGIN, FIELD_TYPES, ActionDef, FieldSpec, Route
 from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
 
 _ACTION_KEYS = {"label", "from", "to", "routes", "roles", "guards", "fields", "assign", "set", "clear",
-                "extend", "escalate", "supervise"}
+                "extend", "escalate", "supervise", "kind"}
 _FIELD_KEYS = {"type", "required", "choices", "label", "max_length"}
 
 
@@ -43,12 +43,16 @@ def _action(s: Scope, aname: Any, araw: Any) -> ActionDef | None:
     sets = _sets(s, araw, path, el, field_names)
     extend = _extend(s, araw, path, el, fields)
     routes = _routes(s, araw, path, el, fields)
+    kind = araw.get("kind", "other")
+    if kind not in ACTION_KINDS:
+        c.add(path + ("kind",), el, f"unknown kind {kind!r} (known: {known(ACTION_KINDS)})")
+        kind = "other"
     return ActionDef(
         name=aname, label=label(c, araw.get("label"), path + ("label",), el, aname),
         sources=sources, dest=dest, roles=aroles, guards=aguards, fields=fields, assign=assign,
         sets=MappingProxyType(dict(sets)), clears=names(c, araw.get("clear"), path + ("clear",), el, "clear"),
         extend=extend, escalate=bool(araw.get("escalate", False)),
-        supervise=bool(araw.get("supervise", False)), routes=routes,
+        supervise=bool(araw.get("supervise", False)), routes=routes, kind=kind,
     )
 
 

@@ -17,6 +17,7 @@ from .definition import WorkflowDefinition
 from .errors import DefinitionError, Problem
 from .load_actions import parse_actions
 from .load_common import Collector, Path_, Scope, unknown_keys
+from .load_programs import check_program_actions, parse_co_handling, parse_supervision
 from .load_states import parse_states
 from .load_workflow import (
     check_graph, parse_escalation, parse_header, parse_intake, parse_notifications, parse_roles, parse_stages,
@@ -24,7 +25,7 @@ from .load_workflow import (
 )
 
 _TOP_KEYS = {"name", "version", "label", "description", "initial", "roles", "stages", "states", "actions",
-             "escalation", "calendar", "notifications", "intake"}
+             "escalation", "calendar", "notifications", "intake", "supervision", "co_handling"}
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -114,6 +115,8 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
     states = parse_states(scope, states_raw, stages, actions)
     notifications = parse_notifications(scope, data)
     intake = parse_intake(c, data)
+    supervision, co_handling = parse_supervision(scope, data), parse_co_handling(scope, data)
+    check_program_actions(scope, actions, supervision, co_handling)
     initial = data.get("initial")
     check_graph(c, initial, states, actions)
     if c.problems:
@@ -122,7 +125,8 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
         name=name, version=version, label=label, initial=initial, states=MappingProxyType(states),
         actions=MappingProxyType(actions), stages=MappingProxyType(stages), escalation=ladder, roles=roles,
         calendar=default_calendar, description=str(data.get("description", "")), source=source,
-        notifications=notifications, intake=intake, raw=MappingProxyType(dict(data)),
+        notifications=notifications, intake=intake, supervision=supervision,
+        co_handling=co_handling, raw=MappingProxyType(dict(data)),
     )
 
 

@@ -68,8 +68,12 @@ def test_a_missed_handling_limit_is_supervised_and_climbs_again_five_days_later(
     r.act("contact_requester", DEPT, {"reached": True})
     r.advance_to(at(2026, 3, 16, 9, 0))
     assert r.case.supervised and r.case.escalation_level == 1
+    assert [e.data["level"] for e in r.events if e.type == "SupervisionOrderIssued"] == ["general"]
     r.advance_to(at(2026, 3, 21, 9, 0))
-    assert r.case.escalation_level == 2 and r.case.breach_count == 2
+    # The system's order went unanswered 3 working days (Thursday the 19th): it climbs; and the
+    # handling limit climbs again 5 days after its breach.
+    assert "SupervisionOrderOverdue" in r.types() and "EscalationAlertRaised" in r.types()
+    assert r.case.escalation_level == 2 and r.case.breach_count == 3  # the city centre: the top
 
 
 def test_an_extension_is_asked_for_with_a_word_for_the_requester_and_approved_by_the_centre(shipped):
@@ -270,4 +274,4 @@ def test_every_role_group_draws_on_the_known_roles():
 def test_only_the_grid_event_and_hotline_workflows_take_anonymous_reports(shipped):
     public = {name for name, defn in shipped.items() if defn.intake.public}
     assert public == {"grid_event", "hotline_request"}
-    assert {shipped["grid_event"].version, shipped["hotline_request"].version} == {2}
+    assert {shipped["grid_event"].version, shipped["hotline_request"].version} == {3}
