@@ -277,7 +277,9 @@ class WorkflowDefinition:
         return tuple(a for a in self.actions.values() if state in a.sources)
 
     def timer(self, state: str, name: str) -> TimerDef | None:
-        for t in self.states[state].timers:
+        """A state's timer; None for a case-level deadline's (the engine's ``timer_def`` knows those)."""
+        st = self.states.get(state)
+        for t in st.timers if st is not None else ():
             if t.name == name:
                 return t
         return None

@@ -208,6 +208,10 @@ class Engine:
             return list(names)
         return [n for n in names if role in self.definition.actions[n].roles]
 
+    def timer_def(self, state: str, name: str) -> TimerDef | None:
+        """The timer a deadline runs on: a state's, or a case-level one (an order's, a part's)."""
+        return self._timers.get((state, name))
+
     def destination(self, state: str, action: str, payload: Mapping[str, Any] | None = None) -> str | None:
         """Where ``action`` takes a case in ``state`` with this (clean) payload; None: it stays put."""
         for conditions, dest in self._moves.get((state, action), ()):

@@ -147,3 +147,20 @@ def test_a_reminder_of_a_case_that_moved_on_is_stale(app, clock):
     clock.set(reminder.due_at + timedelta(seconds=1))
     InlineTimerRunner(svc).run_due()
     assert "ReminderIssued" not in _types(svc, number)
+
+
+def test_the_co_units_scope_term_matches_whole_codes_in_sql_and_in_python(app):
+    from sqlmodel import select
+
+    from gridflow.adapters.orm import CaseRow
+    from gridflow.service.scopes import Scope
+
+    svc = app.services
+    number = _co_dispatched(svc, co=("dept-water",))
+    scope = Scope(terms=(("co_units", frozenset({"dept-water"})),))
+    assert scope.contains({"co_units": ",dept-urban,dept-water,"})
+    assert not scope.contains({"co_units": ",dept-water2,"}) and not scope.contains({"co_units": ""})
+    near = Scope(terms=(("co_units", frozenset({"dept_water", "dept-wat"})),))  # _ is no LIKE wildcard
+    with svc.uow(write=False) as uow:
+        assert uow.session.exec(select(CaseRow.number).where(scope.sql())).all() == [number]
+        assert uow.session.exec(select(CaseRow.number).where(near.sql())).all() == []
