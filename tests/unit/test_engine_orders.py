@@ -285,3 +285,31 @@ def test_a_reply_kind_needs_levels_and_kinds_are_known():
     with pytest.raises(DefinitionError) as err:
         workflow(text)
     assert "supervision_reply needs" in str(err.value) and "unknown kind 'teleport'" in str(err.value)
+
+
+def test_a_pending_reminder_waits_out_a_suspension_and_is_planned_again_on_resume(run):
+    handling(run)  # handle due Wednesday 11:00; its breach escalates and supervises
+    run.advance_to(at(2026, 3, 11, 11, 0))
+    before = run.timer("reminder", "handle.")
+    run.act("suspend", DEPT, {"reason": "等待业主"})
+    assert not [t for t in run.pending.values() if t.kind == "reminder"]  # paused: nothing to remind yet
+    run.advance(hours=2)
+    run.act("resume", DEPT)
+    again = run.timer("reminder", "handle.")
+    assert again.due_at == before.due_at and again.generation > before.generation
+    run.advance_to(again.due_at)
+    assert [e.data["timer"] for e in events(run, "ReminderIssued")] == ["handle"]
+
+
+def test_one_rule_one_unit_of_time_the_hotline_is_reminded_in_working_days_too(shipped):
+    operator = Actor("op-1", "hotline_operator", "hotline-centre")
+    r = Runner(Engine(shipped["hotline_request"], CALENDARS), ManualClock(MONDAY_9))
+    r.open(operator, origin_unit="community-1")
+    r.act("dispatch", operator, {"unit": "water-company", "urgency": "general"})
+    r.act("sign_for", DEPT)
+    r.act("contact_requester", DEPT, {"reached": True})  # handle: 7 calendar days, due Monday 16th 09:00
+    r.advance_to(at(2026, 3, 16, 9, 0))
+    reminder = r.timer("reminder", "handle.")
+    assert local(reminder.due_at) == at(2026, 3, 17, 17, 30)  # the next working day on the cn calendar
+    r.advance_to(at(2026, 3, 17, 17, 30))
+    assert [e.data["unit"] for e in events(r, "ReminderIssued")] == ["water-company"]
