@@ -99,7 +99,8 @@ class CaseLife(RuleBasedStateMachine):
         act = self.defn.actions[name]
         roles = list(act.roles) if data.draw(st.integers(0, 4)) else list(self.defn.roles) + ["system"]
         role = data.draw(st.sampled_from(roles), label="role")
-        actor = Actor(data.draw(st.sampled_from(["reporter", "someone"])), role, "unit-1")
+        unit = data.draw(st.sampled_from(["unit-1", "housing", "drainage", "water"]), label="unit")
+        actor = Actor(data.draw(st.sampled_from(["reporter", "someone"])), role, unit)
         payload = data.draw(payloads(act), label="payload")
         lag = data.draw(st.sampled_from([timedelta(0)] * 9 + [timedelta(minutes=45)]), label="clock lag")
         before = len(self.run.decisions)
@@ -163,6 +164,24 @@ class CaseLife(RuleBasedStateMachine):
             d = case.deadline(t.deadline_id)
             assert d is not None and d.is_running and d.generation == t.generation, (t, d)
             assert d.state in (case.state, CASE_LEVEL)  # case-level: orders and co-handling parts
+
+    @invariant()
+    def every_open_order_and_part_has_its_case_level_deadlines_running(self) -> None:
+        case = self.run.case
+        running = {d.id for d in case.deadlines if d.state == CASE_LEVEL and d.is_running}
+        assert running == {d.id for d in case.deadlines if d.state == CASE_LEVEL}  # never paused
+        expected = set()
+        for order in (case.data.get("orders") or {}).values():
+            if order["status"] == "open":
+                expected.add(order["deadline"])
+        for part in (case.data.get("parts") or {}).values():
+            if part["status"] == "dispatched":
+                expected.add(part["sign_deadline"])
+            if part["status"] in ("dispatched", "signed"):
+                expected.add(part["answer_deadline"])
+        assert running == expected
+        if case.is_closed:
+            assert not expected
 
     @invariant()
     def every_running_deadline_has_its_next_breach_pending(self) -> None:
