@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from .definition import CASE_LEVEL
 from .orders import open_orders
 from .parts import open_parts
 
@@ -66,6 +67,8 @@ def _no_extension_pending(ctx: GuardContext) -> GuardResult:
 def _not_overdue(ctx: GuardContext) -> GuardResult:
     """Extensions must be asked for before the deadline passes (local 12345 rules)."""
     for d in ctx.case.deadlines:
+        if d.state == CASE_LEVEL:  # an order's or a co-handler's lateness is not the handling limit's
+            continue
         if d.is_running and d.due_at is not None and ctx.now >= d.due_at:
             return f"deadline {d.id} passed at {d.due_at.isoformat()}; too late to ask for more time"
     return True

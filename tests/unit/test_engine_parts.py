@@ -173,3 +173,12 @@ def test_the_hotline_takes_co_handlers_too(shipped):
     r.act("answer_part", DRAINAGE, {"answer": "配合完成"})
     r.act("reply", Actor("wc-1", "department_handler", "water-company"), {"result": "已抢修"})
     assert r.case.state == "awaiting_callback"
+
+
+def test_a_late_co_handler_does_not_make_the_lead_too_late_to_ask_for_more_time(run):
+    co_dispatched(run, co=("drainage",))
+    run.act("acknowledge", DEPT)  # handle: 16 working hours from Monday 10:00, due Wednesday 11:00
+    run.advance_to(at(2026, 3, 11, 9, 0))  # the co-handler's sign-for limit passed on Tuesday
+    assert any(e.data["timer"] == "co_sign" for e in events(run, "DeadlineBreached"))
+    run.act("request_extension", DEPT, {"duration": "8wh", "reason": "等待协办部门"})
+    assert run.case.data["extension_requested"] is True
