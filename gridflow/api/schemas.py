@@ -295,6 +295,9 @@ class DeadlineExplanation(BaseModel):
     overdue: bool
     breaches: int
     light: str
+    #: true when a year from its start to its due date has only an estimated 放假调休 arrangement
+    calendar_estimated: bool = False
+    calendar_estimated_years: list[int] = []
 
 
 class CaseDetailPublic(CasePublic):
@@ -493,6 +496,8 @@ class HealthPublic(BaseModel):
     write_error: str | None = None
     runner: dict[str, Any] | None
     timers: dict[str, Any] | None = None
+    #: Years the calendars only estimate (no official 放假调休 arrangement, no override; docs/calendars.md).
+    calendar_estimated_years: list[int] = []
     version: str
 
 

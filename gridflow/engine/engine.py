@@ -319,8 +319,9 @@ class Engine:
             used = self._used(d, now)
             tdef = self._timers.get((d.state, d.timer))
             label = tdef.label if tdef else Label(d.timer, d.timer)
-            out.append(DeadlineExplanation.of(d, label, self.calendars.get(d.calendar).describe(), used,
-                                              self._light(d, used, tdef)))
+            cal = self.calendars.get(d.calendar)
+            out.append(DeadlineExplanation.of(d, label, cal.describe(), used, self._light(d, used, tdef),
+                                              estimated_years=cal.estimated_years(d.started_at, d.due_at)))
         return tuple(out)
 
     def sla_status(self, case: CaseSnapshot, now: datetime) -> dict[str, Any]:
@@ -501,16 +502,18 @@ class Engine:
                 self._start(w, state, tdef, duration, actor)
 
     def _start(self, w: _Work, state: str, tdef: TimerDef, duration: str, actor: Actor) -> None:
-        cal = self.calendars.get(tdef.calendar)
+        # The holder's own calendar if it has one derived from the timer's (a 7x24 desk, a Saturday
+        # rota); the deadline keeps the resolved name, so later firings and explanations use it too.
+        cal = self.calendars.resolve(tdef.calendar, w.holder)
         now = w.now
         w.seq += 1
         did = f"{tdef.name}.{w.seq}"
         due, total = tdef.duration.span(now, cal)
-        d = Deadline(did, tdef.name, state, tdef.calendar, duration, now, due, due, total, run_since=now,
+        d = Deadline(did, tdef.name, state, cal.name, duration, now, due, due, total, run_since=now,
                      next_breach_at=due)
         w.deadlines[did] = d
         w.events.append(Event("DeadlineStarted", now, actor.id, actor.role, {
-            "deadline": did, "timer": tdef.name, "duration": duration, "calendar": tdef.calendar,
+            "deadline": did, "timer": tdef.name, "duration": duration, "calendar": cal.name,
             "due_at": due.isoformat()}))
         self._plan(w, d, tdef, cal)
 

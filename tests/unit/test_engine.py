@@ -702,5 +702,5 @@ def test_explain_answers_frozen_dataclasses_whose_dicts_are_the_api_shape(run):
     assert list(entry.as_dict()) == [
         "deadline", "timer", "label", "label_en", "state", "status", "calendar", "duration", "started_at",
         "original_due", "current_due", "pauses", "extensions", "allowed_s", "used_s", "left_s", "overdue",
-        "breaches", "warnings_fired", "light"]
+        "breaches", "warnings_fired", "light", "calendar_estimated", "calendar_estimated_years"]
     assert entry.as_dict()["pauses"] == [{"from": iso(run.clock.now()), "to": None}]
