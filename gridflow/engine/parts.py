@@ -73,11 +73,15 @@ class Parts:
         for unit in units:
             if unit == w.holder or (current.get(unit) or {}).get("status") in OPEN_STATUSES:
                 continue  # the lead has no part; an open part stays as it is
-            engine = self.engine
-            engine._start(w, CASE_LEVEL, self.sign, str(self.sign.duration), actor)
-            sign = w.deadlines[f"{self.sign.name}.{w.seq}"]
-            engine._start(w, CASE_LEVEL, self.answer, str(self.answer.duration), actor)
-            answer = w.deadlines[f"{self.answer.name}.{w.seq}"]
+            engine, lead = self.engine, w.holder
+            w.holder = unit  # the part's deadlines run on the co-handler's own calendar, if it has one
+            try:
+                engine._start(w, CASE_LEVEL, self.sign, str(self.sign.duration), actor)
+                sign = w.deadlines[f"{self.sign.name}.{w.seq}"]
+                engine._start(w, CASE_LEVEL, self.answer, str(self.answer.duration), actor)
+                answer = w.deadlines[f"{self.answer.name}.{w.seq}"]
+            finally:
+                w.holder = lead
             parts = copy_section(w, PARTS)
             due = answer.due_at.isoformat()
             parts[unit] = {"status": DISPATCHED, "dispatched_at": w.now.isoformat(),

@@ -182,3 +182,23 @@ def test_a_late_co_handler_does_not_make_the_lead_too_late_to_ask_for_more_time(
     assert any(e.data["timer"] == "co_sign" for e in events(run, "DeadlineBreached"))
     run.act("request_extension", DEPT, {"duration": "8wh", "reason": "等待协办部门"})
     assert run.case.data["extension_requested"] is True
+
+
+def test_a_part_runs_on_the_co_handler_own_unit_calendar(shipped, tmp_path):
+    from gridflow.engine import default_registry
+    from gridflow.engine.unit_calendars import install_unit_calendars, load_unit_calendars
+
+    path = tmp_path / "units.yaml"
+    path.write_text("""calendars:
+  water-7x24: {base: cn, hours: ["00:00-24:00"], weekend: [], public_holidays: worked, units: [water]}
+""", encoding="utf-8")
+    registry = default_registry()
+    install_unit_calendars(registry, load_unit_calendars(path, registry))
+    run = Runner(Engine(shipped["grid_event"], registry), ManualClock(MONDAY_9))
+    run.open(COMMUNITY, origin_unit="community-1")
+    co_dispatched(run, co=("water", "drainage"))
+    water = run.case.deadline(parts(run)["water"]["sign_deadline"])
+    drainage = run.case.deadline(parts(run)["drainage"]["sign_deadline"])
+    assert water.calendar == "water-7x24" and drainage.calendar == "cn"
+    assert run.case.deadline(parts(run)["water"]["answer_deadline"]).calendar == "water-7x24"
+    assert run.deadline("acknowledge").calendar == "cn"  # the lead keeps its own
