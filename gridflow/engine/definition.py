@@ -26,7 +26,8 @@ from .durations import Duration
 from .roles import KNOWN_ROLES, ROLE_NAMES, SYSTEM_ROLE  # noqa: F401 (KNOWN_ROLES, SYSTEM_ROLE re-exported)
 
 FIELD_TYPES = frozenset(
-    {"string", "text", "integer", "number", "boolean", "datetime", "duration", "choice", "unit", "case"}
+    {"string", "text", "integer", "number", "boolean", "datetime", "duration", "choice", "unit", "units",
+     "case"}
 )
 OUTCOMES = frozenset({"resolved", "rejected", "merged", "cancelled", "backlogged", "transferred"})
 #: ``assign: origin`` hands the case back to the unit it was reported in.
@@ -57,6 +58,9 @@ RETURN_VERDICTS = frozenset({"upheld", "accepted"})
 MISFIRE_POLICIES = frozenset({"coalesce", "fire_all"})
 #: What a route's ``when`` may compare with (besides plain equality / one of a list).
 ROUTE_OPERATORS = frozenset({"eq", "ne", "in", "gte", "gt", "lte", "lt"})
+#: ``Deadline.state`` of a case-level deadline: bound to no state, it survives state moves, is not
+#: paused by a pausing state (挂起) and stops when the case closes (supervision orders, co-handling parts).
+CASE_LEVEL = "*case"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +223,10 @@ NOTIFICATION_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "supervised": frozenset({"number", "reason"}),
     "alert": frozenset({"number", "level", "level_label", "reason"}),
     "escalated": frozenset({"number", "level", "level_label", "from_level", "reason"}),
+    "order_issued": frozenset({"number", "order", "level", "level_label", "unit", "due"}),
+    "reminded": frozenset({"number", "timer", "timer_en", "unit"}),
+    "criticised": frozenset({"number", "timer", "timer_en", "unit"}),
+    "co_handling": frozenset({"number", "unit", "due"}),
 })
 NOTIFICATION_TOKENS: Mapping[str, frozenset[str]] = MappingProxyType({
     "warned": frozenset({HOLDER}),
@@ -227,6 +235,10 @@ NOTIFICATION_TOKENS: Mapping[str, frozenset[str]] = MappingProxyType({
     "supervised": frozenset(),
     "alert": frozenset(),
     "escalated": frozenset(),
+    "order_issued": frozenset({HOLDER}),
+    "reminded": frozenset({HOLDER}),
+    "criticised": frozenset({HOLDER}),
+    "co_handling": frozenset({HOLDER}),
 })
 
 #: What a workflow whose ``notifications:`` says nothing (about a kind) gets.
@@ -237,6 +249,10 @@ DEFAULT_NOTIFICATIONS: Mapping[str, NotificationDef] = MappingProxyType({
     "supervised": NotificationDef("{number}: 已列入督办", ("supervisor",)),
     "alert": NotificationDef("{number}: 已在最高层级({level})，无法再升级，请督办", ("supervisor",)),
     "escalated": NotificationDef("{number}: 升级至{level_label}", ("supervisor",)),
+    "order_issued": NotificationDef("{number}: {level_label}督办单 {order}，请于 {due} 前答复", (HOLDER,)),
+    "reminded": NotificationDef("{number}: {timer} 已超期，催办", (HOLDER,)),
+    "criticised": NotificationDef("{number}: {timer} 催办后仍超期，通报批评", (HOLDER, "supervisor")),
+    "co_handling": NotificationDef("{number}: 新协办任务，请于 {due} 前答复", (HOLDER,)),
 })
 
 
@@ -252,6 +268,42 @@ class ExtensionLimits:
 @dataclass(frozen=True, slots=True)
 class Limits:
     extensions: ExtensionLimits = ExtensionLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionLevel:
+    """One level of 督办 (一般督办, 重点督办) and how long the holder has to answer its order."""
+
+    name: str
+    label: Label
+    reply_within: Duration
+
+
+#: 催办 the next working day after a breach; 通报批评 when still overdue 5 working days after it.
+DEFAULT_REMINDER_AFTER = Duration.parse("1wd")
+DEFAULT_NOTICE_AFTER = Duration.parse("5wd")
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionDef:
+    """The ``supervision:`` section. Without ``levels`` a ``supervise`` action only flags the case;
+    reminders and notices follow ``reminder_after``/``notice_after`` in every workflow (one rule)."""
+
+    levels: Mapping[str, SupervisionLevel] = field(default_factory=lambda: MappingProxyType({}))
+    reminder_after: Duration = DEFAULT_REMINDER_AFTER
+    notice_after: Duration = DEFAULT_NOTICE_AFTER
+    on_overdue: BreachPolicy = BreachPolicy(escalate=True)
+    calendar: str | None = None  # None: the workflow's calendar
+
+
+@dataclass(frozen=True, slots=True)
+class CoHandlingDef:
+    """The ``co_handling:`` section (主办/协办): a co-handling unit's limits, both counted from dispatch."""
+
+    sign_within: Duration
+    answer_within: Duration
+    on_breach: BreachPolicy = BreachPolicy()
+    calendar: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +332,8 @@ class WorkflowDefinition:
     notifications: Mapping[str, NotificationDef] = field(default_factory=lambda: DEFAULT_NOTIFICATIONS)
     intake: IntakeDef = IntakeDef()
     limits: Limits = Limits()
+    supervision: SupervisionDef = SupervisionDef()
+    co_handling: CoHandlingDef | None = None
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property
@@ -294,7 +348,9 @@ class WorkflowDefinition:
         return tuple(a for a in self.actions.values() if state in a.sources)
 
     def timer(self, state: str, name: str) -> TimerDef | None:
-        for t in self.states[state].timers:
+        """A state's timer; None for a case-level deadline's (the engine's ``timer_def`` knows those)."""
+        st = self.states.get(state)
+        for t in st.timers if st is not None else ():
             if t.name == name:
                 return t
         return None

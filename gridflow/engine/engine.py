@@ -34,13 +34,15 @@ from .clock import ensure_aware
 from .clocks import coalesce, extra_seconds, nominal_seconds, retimed_total
 from .definition import (
     ASSIGN_DISPATCHER, ASSIGN_ORIGIN, BREACH_NOTIFY, DISPATCHER_KEY, EXTENSION_TOTAL_KEY,
-    EXTENSIONS_APPROVED_KEY, HOLDER, RETURNED_BY_KEY, ActionDef, Label, Route, StateDef, TimerDef,
+    EXTENSIONS_APPROVED_KEY, CASE_LEVEL, HOLDER, RETURNED_BY_KEY, ActionDef, Label, Route, StateDef, TimerDef,
     WorkflowDefinition,
 )
 from .durations import Duration
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
 from .explanation import DeadlineExplanation
 from .guards import GuardContext, GuardRegistry, default_guards
+from .orders import FOLLOW_UPS, Orders
+from .parts import Parts
 from .payload import validate_payload
 
 # id(definition) -> its machine; an entry lives exactly as long as its definition, so a
@@ -187,6 +189,9 @@ class Engine:
         }
         # action -> (case data key, payload field it copies or None, literal value) for ``set:``;
         # a value written ``$data.key`` copies case data instead (the field is then ``data.key``).
+        self._orders, self._parts = Orders(self), Parts(self)  # case-level programs (orders.py, parts.py)
+        self._timers.update({**self._orders.timers, **self._parts.timers})
+        # action -> (case data key, payload field it copies or None, literal value) for ``set:``
         self._sets: dict[str, tuple[tuple[str, str | None, Any], ...]] = {
             a.name: tuple((k, v[1:], None) if isinstance(v, str) and v.startswith("$") else (k, None, v)
                           for k, v in a.sets.items())
@@ -214,6 +219,10 @@ class Engine:
         if role is None:
             return list(names)
         return [n for n in names if role in self.definition.actions[n].roles]
+
+    def timer_def(self, state: str, name: str) -> TimerDef | None:
+        """The timer a deadline runs on: a state's, or a case-level one (an order's, a part's)."""
+        return self._timers.get((state, name))
 
     def destination(self, state: str, action: str, payload: Mapping[str, Any] | None = None,
                     data: Mapping[str, Any] | None = None) -> str | None:
@@ -289,7 +298,8 @@ class Engine:
                                    state=case.state, allowed=[])
         w = _Work(case, now)
         for d in list(w.deadlines.values()):
-            self._stop(w, d, actor, "restarted")
+            if d.state != CASE_LEVEL:
+                self._stop(w, d, actor, "restarted")
         self._arrive(w, st, actor, resumed=set())
         return w.decision()
 
@@ -302,6 +312,8 @@ class Engine:
         tdef = self._timers.get((d.state, d.timer))
         if tdef is None:
             return Decision(case)
+        if timer.kind in FOLLOW_UPS:
+            return self._orders.follow_up(_Work(case, now), d, tdef, timer)
         if timer.kind == WARNING:
             # A warning after the breach (a runner firing late and out of order) says nothing new.
             if timer.seq in d.warned or d.breaches or timer.seq >= len(tdef.warn_at):
@@ -403,7 +415,7 @@ class Engine:
         w.event("DeadlineWarned", _SYSTEM, deadline=d.id, timer=d.timer, fraction=tdef.warn_at[timer.seq],
                 due_at=due, light="yellow", timer_due_at=timer.due_at.isoformat())
         w.notes.append(self._notification(
-            "warned", case.number, w.holder, {"deadline": d.id}, self.definition.states[d.state].holder_roles,
+            "warned", case.number, w.holder, {"deadline": d.id}, self._holder_roles(d.state),
             timer=tdef.label.zh, timer_en=tdef.label.en, due=due))
         return w.decision()
 
@@ -422,13 +434,14 @@ class Engine:
                 nxt = tdef.repeat.due(timer.due_at, cal)
         w.event("DeadlineBreached", system, deadline=d.id, timer=d.timer, breach=timer.seq,
                 due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red", missed=missed)
-        if self.definition.states[d.state].pauses_sla:  # a timer of a pausing state is the pause's ceiling
+        st = self.definition.states.get(d.state)  # none for a case-level deadline (an order, a part)
+        if st is not None and st.pauses_sla:  # a timer of a pausing state is the pause's ceiling
             w.event("SuspensionLimitReached", system, deadline=d.id)
         policy = tdef.on_breach
         if policy.notify:
             w.notes.append(self._notification(
                 "breached", case.number, w.holder, {"deadline": d.id},
-                self.definition.states[d.state].holder_roles, policy.notify, timer=tdef.label.zh,
+                self._holder_roles(d.state), policy.notify, timer=tdef.label.zh,
                 timer_en=tdef.label.en, due=d.due_at.isoformat()))
         if policy.supervise:
             self._supervise(w, system, reason=f"deadline {d.id} breached")
@@ -437,6 +450,7 @@ class Engine:
         if nxt is not None:
             w.schedule.append(TimerSpec(d.id, BREACH, timer.seq + 1, d.generation, nxt))
         w.deadlines[d.id] = _evolve(d, breaches=timer.seq, next_breach_at=nxt)
+        self._orders.breached(w, d, tdef, timer)
         if policy.action is not None:
             self._breach_action(w, self.definition.actions[policy.action], d.id)
         return w.decision()
@@ -472,9 +486,11 @@ class Engine:
         if act.extend is not None:
             self._extend(w, actor, act.extend, payload)
         if act.supervise:
-            self._supervise(w, actor, reason=f"action {act.name}")
+            self._supervise(w, actor, reason=f"action {act.name}", payload=payload)
         if act.escalate:
             self._escalate(w, actor, reason=f"action {act.name}")
+        self._parts.apply(w, act, actor, payload)
+        self._orders.apply(w, act, actor, payload)
         if dest is not None:
             self._move(w, source, dest, actor)
 
@@ -532,13 +548,16 @@ class Engine:
             w.holder = target
 
     def _holder_roles(self, state: str) -> tuple[str, ...]:
-        return self.definition.states[state].holder_roles
+        st = self.definition.states.get(state)  # none for a case-level deadline
+        return st.holder_roles if st is not None else ()
 
     def _move(self, w: _Work, source: str, dest: str, actor: Actor) -> None:
         dst = self.definition.states[dest]
         pausing = dst.pauses_sla and not dst.final
         resumed: set[str] = set()  # timers carried on into dst: its own of that name do not start
         for d in list(w.deadlines.values()):
+            if d.state == CASE_LEVEL:  # case-level deadlines (orders, parts) ignore state moves
+                continue
             carries_on = source != dest and not dst.final and (d.state == dest or self._continues(d, dest))
             if d.run_since is not None:  # running: it pauses in a pausing state, carries on or stops
                 if pausing:
@@ -600,6 +619,8 @@ class Engine:
         if dst.final:
             w.closed_at = w.now
             w.outcome = dst.outcome
+            self._parts.case_closed(w, actor)
+            self._orders.case_closed(w, actor)
             w.event("CaseClosed", actor, state=dst.name, outcome=dst.outcome)
         else:
             self._enter(w, dst.name, actor, resumed)
@@ -639,6 +660,7 @@ class Engine:
             w.schedule.append(TimerSpec(d.id, WARNING, i, d.generation, at))
         if d.next_breach_at is not None:
             w.schedule.append(TimerSpec(d.id, BREACH, d.breaches + 1, d.generation, d.next_breach_at))
+        self._orders.plan(w, d)
 
     def _used(self, d: Deadline, now: datetime) -> float:
         if d.run_since is None:
@@ -727,13 +749,15 @@ class Engine:
             data[EXTENSIONS_APPROVED_KEY] = int(data.get(EXTENSIONS_APPROVED_KEY) or 0) + 1
             data[EXTENSION_TOTAL_KEY] = round(float(data.get(EXTENSION_TOTAL_KEY) or 0.0) + granted, 3)
 
-    def _supervise(self, w: _Work, actor: Actor, reason: str) -> None:
-        if w.supervised:
-            return
-        w.supervised = True
-        w.event("CaseSupervised", actor, reason=reason)
-        w.notes.append(self._notification("supervised", w.case.number, w.holder, {"reason": reason},
-                                          reason=reason))
+    def _supervise(self, w: _Work, actor: Actor, reason: str,
+                   payload: Mapping[str, Any] | None = None) -> None:
+        if not w.supervised:
+            w.supervised = True
+            w.event("CaseSupervised", actor, reason=reason)
+            w.notes.append(self._notification("supervised", w.case.number, w.holder, {"reason": reason},
+                                              reason=reason))
+        if payload is not None:  # an action: a supervision order where the workflow has levels
+            self._orders.issue(w, actor, payload)
 
     def _escalate(self, w: _Work, actor: Actor, reason: str) -> None:
         ladder = self.definition.escalation

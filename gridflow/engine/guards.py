@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from .definition import CASE_LEVEL
+from .orders import open_orders
+from .parts import open_parts
+
 GuardResult = bool | str
 GuardFn = Callable[["GuardContext"], GuardResult]
 
@@ -66,6 +70,8 @@ def _no_extension_pending(ctx: GuardContext) -> GuardResult:
 def _not_overdue(ctx: GuardContext) -> GuardResult:
     """Extensions must be asked for before the deadline passes (local 12345 rules)."""
     for d in ctx.case.deadlines:
+        if d.state == CASE_LEVEL:  # an order's or a co-handler's lateness is not the handling limit's
+            continue
         if d.is_running and d.due_at is not None and ctx.now >= d.due_at:
             return f"deadline {d.id} passed at {d.due_at.isoformat()}; too late to ask for more time"
     return True
@@ -128,6 +134,58 @@ def _not_self_merge(ctx: GuardContext) -> GuardResult:
     return target != ctx.case.number or "a case cannot be merged into itself"
 
 
+# --- supervision orders and co-handling parts (orders.py, parts.py) ---------------------------
+
+def _parts_settled(ctx: GuardContext) -> GuardResult:
+    """The lead replies once every co-handling part is answered or closed."""
+    units = open_parts(ctx.case.data)
+    return not units or (f"co-handling parts still open: {', '.join(units)}; each must be answered by its "
+                         "unit (or closed by a dispatcher) before the lead replies")
+
+
+def _own_part(ctx: GuardContext, status: str, what: str) -> GuardResult:
+    unit = ctx.actor.unit
+    part = (ctx.case.data.get("parts") or {}).get(unit) if unit else None
+    if not isinstance(part, Mapping):
+        return f"unit {unit or '(none)'} has no co-handling part in case {ctx.case.number}"
+    if part.get("status") != status:
+        return f"the co-handling part of {unit} is {part.get('status')}; only a {status} part can be {what}"
+    return True
+
+
+def _part_to_sign(ctx: GuardContext) -> GuardResult:
+    return _own_part(ctx, "dispatched", "signed for")
+
+
+def _part_to_answer(ctx: GuardContext) -> GuardResult:
+    return _own_part(ctx, "signed", "answered (sign for it first)")
+
+
+def _part_to_close(ctx: GuardContext) -> GuardResult:
+    unit = ctx.payload.get("unit")
+    units = open_parts(ctx.case.data)
+    return unit in units or (f"unit {unit} has no open co-handling part "
+                             f"(open: {', '.join(units) or 'none'})")
+
+
+def _supervision_order_open(ctx: GuardContext) -> GuardResult:
+    """The order answered is open and addressed to the answering unit; naming it may be left out when
+    only one is open."""
+    current = open_orders(ctx.case.data)
+    oid = ctx.payload.get("order")
+    if oid is None:
+        if len(current) != 1:
+            return (f"several supervision orders are open ({', '.join(current)}): name the one answered"
+                    if current else "no supervision order is open")
+        oid = next(iter(current))
+    elif oid not in current:
+        return f"no open supervision order {oid!r} (open: {', '.join(current) or 'none'})"
+    unit = current[oid].get("unit")
+    if ctx.actor.unit and unit and ctx.actor.unit != unit:
+        return f"supervision order {oid} is addressed to unit {unit}, not {ctx.actor.unit}"
+    return True
+
+
 def default_guards() -> GuardRegistry:
     return GuardRegistry(
         {
@@ -141,5 +199,10 @@ def default_guards() -> GuardRegistry:
             "own_case_if_resident": _own_case_if_resident,
             "can_escalate": _can_escalate,
             "not_self_merge": _not_self_merge,
+            "parts_settled": _parts_settled,
+            "part_to_sign": _part_to_sign,
+            "part_to_answer": _part_to_answer,
+            "part_to_close": _part_to_close,
+            "supervision_order_open": _supervision_order_open,
         }
     )

@@ -17,6 +17,7 @@ from .definition import WorkflowDefinition
 from .errors import DefinitionError, Problem
 from .load_actions import parse_actions
 from .load_common import Collector, Path_, Scope, unknown_keys
+from .load_programs import check_program_actions, parse_co_handling, parse_supervision
 from .load_states import parse_states
 from .load_workflow import (
     check_graph, parse_escalation, parse_header, parse_intake, parse_limits, parse_notifications, parse_roles,
@@ -24,7 +25,8 @@ from .load_workflow import (
 )
 
 _TOP_KEYS = {"name", "version", "label", "description", "initial", "roles", "stages", "states", "actions",
-             "escalation", "calendar", "notifications", "intake", "limits"}
+             "escalation", "calendar", "notifications", "intake", "limits", "supervision",
+             "co_handling"}
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -115,6 +117,8 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
     notifications = parse_notifications(scope, data)
     intake = parse_intake(c, data)
     limits = parse_limits(c, data)
+    supervision, co_handling = parse_supervision(scope, data), parse_co_handling(scope, data)
+    check_program_actions(scope, actions, supervision, co_handling)
     initial = data.get("initial")
     check_graph(c, initial, states, actions)
     if c.problems:
@@ -123,7 +127,8 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
         name=name, version=version, label=label, initial=initial, states=MappingProxyType(states),
         actions=MappingProxyType(actions), stages=MappingProxyType(stages), escalation=ladder, roles=roles,
         calendar=default_calendar, description=str(data.get("description", "")), source=source,
-        notifications=notifications, intake=intake, limits=limits, raw=MappingProxyType(dict(data)),
+        notifications=notifications, intake=intake, limits=limits,
+        supervision=supervision, co_handling=co_handling, raw=MappingProxyType(dict(data)),
     )
 
 

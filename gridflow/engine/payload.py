@@ -220,10 +220,28 @@ def _datetime(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     return parsed.isoformat(), None
 
 
+MAX_UNITS = 20
+
+
+def _units(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
+    """A list of unit codes (co-handlers, participants): each non-empty, duplicates dropped, order kept."""
+    if not isinstance(value, (list, tuple)):
+        return None, "must be a list of unit codes"
+    if len(value) > MAX_UNITS:
+        return None, f"names more than {MAX_UNITS} units"
+    out: list[str] = []
+    for v in value:
+        if not isinstance(v, str) or not v.strip() or len(v) > 200:
+            return None, "must be a list of unit codes (non-empty text of at most 200 characters each)"
+        if v.strip() not in out:
+            out.append(v.strip())
+    return out, None
+
+
 #: field type -> its check: the clean value, or None and what is wrong.
 _CHECKS: dict[str, Callable[[FieldSpec, Any], tuple[Any, str | None]]] = {
     "string": _text, "text": _text, "unit": _text, "case": _text, "integer": _integer, "number": _number,
-    "boolean": _boolean, "choice": _choice, "duration": _duration, "datetime": _datetime,
+    "boolean": _boolean, "choice": _choice, "duration": _duration, "datetime": _datetime, "units": _units,
 }
 
 

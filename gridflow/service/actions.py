@@ -168,6 +168,14 @@ def _check_references(svc: Services, caller: Caller, act: Any, payload: Mapping[
             problems[f.name] = f"unknown unit {value!r}"
         elif f.type == "case" and not _case_in_scope(svc, caller, value):
             problems[f.name] = f"unknown case {value!r}"
+    for f in act.fields:  # lists of units (co-handlers, participants): each one as a single unit
+        values = payload.get(f.name) if f.type == "units" else None
+        if isinstance(values, (list, tuple)):
+            unknown = [v.strip() for v in values if isinstance(v, str) and v.strip()
+                       and not _unit_in_reach(svc, caller, v.strip())]
+            if unknown:
+                problems[f.name] = "unknown unit" + ("s " if len(unknown) > 1 else " ") + \
+                    ", ".join(repr(v) for v in unknown)
     if problems:
         raise PayloadInvalid(f"payload for {act.name!r} names what does not exist: "
                              + "; ".join(f"{k}: {v}" for k, v in problems.items()), action=act.name,

@@ -102,7 +102,7 @@ def _sla(svc: Services, row: CaseRow, now: datetime) -> tuple[Any, SlaLight]:
     label = None
     if s.get("deadline"):
         d = snap.deadline(s["deadline"])
-        tdef = engine.definition.timer(d.state, d.timer) if d is not None else None
+        tdef = engine.timer_def(d.state, d.timer) if d is not None else None
         label = tdef.label.zh if tdef is not None else None
     return (engine, snap), SlaLight(s["light"], s["left_s"], s["due_at"], s["deadline"], label)
 

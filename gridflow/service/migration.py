@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Mapping
 
 from ..engine.case import Actor, Event
+from ..engine.definition import CASE_LEVEL
 from ..engine.errors import PayloadInvalid
 from .context import Services
 from .recording import apply_decision, change_of, db_errors
@@ -41,7 +42,8 @@ def migrate_cases(svc: Services, name: str, to_version: int, state_map: Mapping[
                             escalation_level=min(snap.escalation_level, target.escalation.top))
             note = Event("WorkflowMigrated", now, actor.id, actor.role,
                          {"from": f"{name}@{snap.version}", "to": target.key, "from_state": snap.state,
-                          "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines]})
+                          "to_state": new_state, "stopped_deadlines": [d.id for d in snap.deadlines
+                                                                     if d.state != CASE_LEVEL]})
             # The new version is written with the rest of the decision (it is a column of the snapshot).
             case, events = apply_decision(svc, uow, case, engine.enter_state(moved, actor, now),
                                           extra_events=[note])

@@ -6,7 +6,8 @@ so the two can never disagree.
 
 - admin: every case; a supervisor, dispatcher or hotline operator: the cases
   located in its unit's area (city, district, street, community or grid);
-- department handler: only the cases its unit holds right now;
+- department handler: the cases its unit holds right now, and those where it has an open co-handling
+  part (协办: the ``co_units`` column, ",u1,u2,", matched as a list);
 - grid worker: its grid's cases and the ones it reported;
 - resident: the cases it reported — with the token it got when reporting, only that case.
 
@@ -31,11 +32,14 @@ from .context import Services
 #: Which case column places a case in the area of a unit of each kind.
 AREA_COLUMN = {"district": "district_code", "street": "street_code", "community": "community_code",
                "grid": "origin_unit", "department": "holder_unit"}
+#: Columns holding a comma-wrapped list of codes (",u1,u2,"): a term matches when one of its values is listed.
+LIST_COLUMNS = frozenset({"co_units"})
 
 
 @dataclass(frozen=True)
 class Scope:
-    """A case is in scope when any term matches: ``column`` holds one of ``values``."""
+    """A case is in scope when any term matches: ``column`` holds one of ``values`` (for a list column,
+    lists one of them)."""
 
     everything: bool = False
     terms: tuple[tuple[str, frozenset[str]], ...] = ()
@@ -43,7 +47,8 @@ class Scope:
     def sql(self) -> Any:
         if self.everything:
             return sa.true()
-        conds = [getattr(CaseRow, col) == next(iter(values)) if len(values) == 1 else
+        conds = [_list_term(col, values) if col in LIST_COLUMNS else
+                 getattr(CaseRow, col) == next(iter(values)) if len(values) == 1 else
                  getattr(CaseRow, col).in_(sorted(values)) for col, values in self.terms if values]
         return sa.or_(*conds) if conds else sa.false()
 
@@ -58,9 +63,23 @@ class Scope:
                 value = fetch(col)
             else:
                 continue
-            if value is not None and value in values:
+            if value is None:
+                continue
+            if col in LIST_COLUMNS:
+                if any(f",{v}," in value for v in values):
+                    return True
+            elif value in values:
                 return True
         return False
+
+
+def _list_term(col: str, values: frozenset[str]) -> Any:
+    column = getattr(CaseRow, col)
+    return sa.or_(*[column.like(f"%,{_escape_like(v)},%", escape="\\") for v in sorted(values)])
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _area(svc: Services, unit_code: str | None) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -84,7 +103,8 @@ def scope_of(svc: Services, caller: Caller) -> Scope:
     if caller.role == "resident":
         return Scope(terms=own)
     if caller.role == "department_handler":
-        return Scope(terms=(("holder_unit", frozenset({caller.unit})),) if caller.unit else ())
+        unit = frozenset({caller.unit})
+        return Scope(terms=(("holder_unit", unit), ("co_units", unit)) if caller.unit else ())
     if caller.unit is not None and svc.units.get(caller.unit) is None:  # a unit created since the last load
         with svc.uow(write=False) as uow:
             svc.units.refresh(uow.session, force=True)
@@ -127,7 +147,7 @@ def visible_row(svc: Services, uow, caller: Caller, number: str) -> CaseRow:
 
 #: The case columns a scope rule can test.
 FACT_COLUMNS = ("number", "holder_unit", "community_code", "street_code", "district_code", "reporter_id",
-                "origin_unit")
+                "origin_unit", "co_units")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ def test_reported_case_is_readable_with_state_version_etag_and_deadline_explanat
     assert case["state_label"] == "待研判" and case["stage"] == "triage"
     assert case["holder_unit"] == "370602001001"
     assert case["sla"]["light"] == "green" and case["sla"]["left_s"] == 4 * 3600
-    assert case["allowed_actions"] == ["handle_locally", "merge", "reject", "dispatch", "refer_to_street"]
+    assert case["allowed_actions"] == ["handle_locally", "merge", "reject", "dispatch", "refer_to_street",
+                                       "reply_supervision_order", "close_part", "consult"]
     (deadline,) = case["deadlines"]
     assert deadline["timer"] == "triage" and deadline["calendar"]["name"] == "cn"
     assert deadline["allowed_s"] == 14400 and deadline["used_s"] == 0 and not deadline["overdue"]
@@ -312,6 +313,7 @@ def test_a_stale_remembered_version_is_retried_not_reported_as_a_conflict(api, m
     from gridflow.engine.case import Actor
     from gridflow.service.actions import TakeAction, take_action
 
-    take_action(elsewhere, TakeAction(number, "supervise", Actor("sv-1", "supervisor", "370602"), {}))
+    take_action(elsewhere, TakeAction(number, "supervise", Actor("sv-1", "supervisor", "370602"),
+                                      {"instructions": "督办"}))
     r = api.act("demo-housing", number, "acknowledge")  # no If-Match: act on the case as it is now
     assert r.status_code == 200 and r.json()["version"] == 4

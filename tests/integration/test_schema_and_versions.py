@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import sqlalchemy as sa
 
@@ -73,10 +71,16 @@ def test_changed_definition_without_new_version_is_refused(make_app, db_url, tmp
         make_app(db_url, workflows_dir=custom)
 
 
-def _next_version(text: str) -> tuple[str, int, int]:
-    """The shipped grid_event text as the next version, with the shipped and the next version numbers."""
-    shipped = int(re.search(r"^version: (\d+)$", text, re.M).group(1))
-    return text.replace(f"version: {shipped}\n", f"version: {shipped + 1}\n", 1), shipped, shipped + 1
+def _shipped_version(text: str) -> int:
+    import re
+
+    return int(re.search(r"^version: (\d+)$", text, re.M).group(1))
+
+
+def _bumped(text: str) -> str:
+    """The shipped grid_event text as its next version."""
+    v = _shipped_version(text)
+    return text.replace(f"version: {v}\n", f"version: {v + 1}\n", 1)
 
 
 def test_cases_stay_on_their_version_and_new_cases_take_the_newest(make_app, db_url, tmp_path):
@@ -84,37 +88,38 @@ def test_cases_stay_on_their_version_and_new_cases_take_the_newest(make_app, db_
     old = report(app.services)
     custom = tmp_path / "wf"
     custom.mkdir()
-    text, shipped, nxt = _next_version((SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8"))
-    (custom / "grid_event_next.yaml").write_text(text.replace("duration: 16wh", "duration: 8wh"),
-                                                 encoding="utf-8")
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    v = _shipped_version(text)
+    (custom / "grid_event_v2.yaml").write_text(
+        _bumped(text).replace("duration: 16wh", "duration: 8wh"), encoding="utf-8")
     app2 = make_app(db_url, workflows_dir=custom)
     new = report(app2.services)
-    assert snapshot(app2.services, old.number)[0].workflow_version == shipped
-    assert snapshot(app2.services, new.number)[0].workflow_version == nxt
-    # A process that no longer ships the next version still runs its cases from the stored definition.
+    assert snapshot(app2.services, old.number)[0].workflow_version == v
+    assert snapshot(app2.services, new.number)[0].workflow_version == v + 1
+    # A process that no longer ships the newer version still runs its cases from the stored definition.
     app3 = make_app(db_url)
-    assert app3.services.catalog.get("grid_event", nxt).version == nxt
+    assert app3.services.catalog.get("grid_event", v + 1).version == v + 1
 
 
 def test_corrupted_definition_snapshot_is_reported_not_replaced(make_app, db_url, tmp_path):
     app = make_app(db_url)
     custom = tmp_path / "wf"
     custom.mkdir()
-    text, _, nxt = _next_version((SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8"))
-    (custom / "next.yaml").write_text(text, encoding="utf-8")
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    n = _shipped_version(text) + 1
+    (custom / "v2.yaml").write_text(_bumped(text), encoding="utf-8")
     make_app(db_url, workflows_dir=custom)
     with app.services.db.write_engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE workflow_versions "
-                             f"SET source_text = 'name: grid_event\nversion: {nxt}\n' "
-                             f"WHERE name = 'grid_event' AND version = {nxt}")
+        conn.exec_driver_sql(f"UPDATE workflow_versions SET source_text = 'name: grid_event\nversion: {n}\n' "
+                             f"WHERE name = 'grid_event' AND version = {n}")
     app3 = make_app(db_url)
-    assert ("grid_event", nxt) in app3.services.catalog.corrupted
+    assert ("grid_event", n) in app3.services.catalog.corrupted
     with pytest.raises(DefinitionError, match="corrupted"):
-        app3.services.catalog.get("grid_event", nxt)
+        app3.services.catalog.get("grid_event", n)
     with app.services.db.read_engine.connect() as conn:
-        stored = conn.exec_driver_sql("SELECT source_text FROM workflow_versions "
-                                      f"WHERE name = 'grid_event' AND version = {nxt}").scalar()
-    assert stored.startswith(f"name: grid_event\nversion: {nxt}\n")  # left as found, for a human to look at
+        stored = conn.exec_driver_sql(f"SELECT source_text FROM workflow_versions WHERE name = 'grid_event' "
+                                      f"AND version = {n}").scalar()
+    assert stored.startswith(f"name: grid_event\nversion: {n}\n")  # left as found, for a human to look at
 
 
 def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_url, tmp_path):
@@ -127,8 +132,9 @@ def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_u
     act(app.services, closed.number, "reject", DISPATCHER, {"reason": "不属于受理范围"})
     custom = tmp_path / "wf"
     custom.mkdir()
-    text, shipped, nxt = _next_version((SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8"))
-    v2 = text.replace("  dispatched:\n", "  awaiting_ack:\n") \
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    n = _shipped_version(text) + 1
+    v2 = _bumped(text).replace("  dispatched:\n", "  awaiting_ack:\n") \
         .replace("to: dispatched", "to: awaiting_ack").replace("from: [dispatched]", "from: [awaiting_ack]") \
         .replace("from: [dispatched, handling]", "from: [awaiting_ack, handling]") \
         .replace("from: [reported, street_triage, dispatched,",
@@ -137,16 +143,16 @@ def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_u
     app2 = make_app(db_url, workflows_dir=custom)
     from gridflow.engine.errors import PayloadInvalid
     with pytest.raises(PayloadInvalid, match="--map dispatched="):
-        migrate_cases(app2.services, "grid_event", nxt, {})
-    assert snapshot(app2.services, open_case)[0].workflow_version == shipped  # refused: nothing moved
-    moved = migrate_cases(app2.services, "grid_event", nxt, {"dispatched": "awaiting_ack"})
+        migrate_cases(app2.services, "grid_event", n, {})
+    assert snapshot(app2.services, open_case)[0].workflow_version == n - 1  # refused: nothing moved
+    moved = migrate_cases(app2.services, "grid_event", n, {"dispatched": "awaiting_ack"})
     assert moved == 1
     row, events, timers = snapshot(app2.services, open_case)
-    assert (row.workflow_version, row.state) == (nxt, "awaiting_ack")
+    assert (row.workflow_version, row.state) == (n, "awaiting_ack")
     migrated = [e for e in events if e.type == "WorkflowMigrated"]
     assert migrated and migrated[0].data["from_state"] == "dispatched"
-    # the state's limits start afresh: signing for, and the handling limit that counts from dispatch
+    # The handling limit counts from dispatch (continues_in), so it starts with the sign-for limit.
     assert {t.deadline_id.split(".")[0] for t in timers} == {"acknowledge", "handle"}
-    assert snapshot(app2.services, closed.number)[0].workflow_version == shipped  # closed cases stay
+    assert snapshot(app2.services, closed.number)[0].workflow_version == n - 1  # closed cases stay
     from gridflow.service.audit import verify_case
     assert verify_case(app2.services, open_case).ok

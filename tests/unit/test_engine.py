@@ -62,11 +62,14 @@ def test_an_action_not_open_in_the_current_state_is_refused_with_the_actions_tha
     with pytest.raises(ActionNotAllowed) as err:
         run.act("acknowledge", DEPT)
     assert err.value.details["state"] == "reported"
-    assert err.value.details["allowed"] == []  # a department has nothing to do with an untriaged case
+    # A department has nothing to do with an untriaged case but what concerns its own order or part.
+    assert set(err.value.details["allowed"]) == {"reply_supervision_order", "sign_part", "answer_part",
+                                                 "consult"}
     with pytest.raises(ActionNotAllowed) as err:
         run.act("verify_pass", COMMUNITY)
     allowed = err.value.details["allowed"]
-    assert set(allowed) == {"handle_locally", "merge", "reject", "dispatch", "refer_to_street"}
+    assert set(allowed) == {"handle_locally", "merge", "reject", "dispatch", "refer_to_street",
+                            "reply_supervision_order", "close_part", "consult"}
     assert "dispatch" in err.value.message and err.value.code == "action_not_allowed"
 
 
@@ -286,7 +289,8 @@ def test_at_the_top_level_a_breach_raises_an_alert_instead_of_climbing(run):
     dispatched(run)
     run.advance_to(at(2026, 3, 16, 17, 30))  # acknowledge Tue, Wed, Thu, Fri, Mon; handling Wed 11:00
     assert run.case.escalation_level == 3  # city is the top
-    alerts = [e for e in run.events if e.type == "EscalationAlertRaised"]
+    # The handling limit runs from dispatch too, and its unanswered system order climbs: count sign-for's.
+    alerts = [e for e in run.events if e.type == "EscalationAlertRaised" and "acknowledge" in e.data["reason"]]
     assert len(alerts) == 3 and alerts[0].data["level"] == "city"
     assert run.decisions[-1].escalated_to is None
     assert [n.kind for n in run.decisions[-1].notifications] == ["breached", "alert"]
@@ -299,15 +303,18 @@ def test_a_breach_that_supervises_marks_the_case_supervised_once(run):
     assert run.case.supervised
     assert run.types().count("CaseSupervised") == 1
     run.advance_to(at(2026, 3, 18, 17, 30))  # the repeat: close of the 5th working day after the breach
-    assert run.types().count("DeadlineBreached") == 2 and run.types().count("CaseSupervised") == 1
+    handle_breaches = [e for e in run.events if e.type == "DeadlineBreached" and e.data["timer"] == "handle"]
+    assert len(handle_breaches) == 2 and run.types().count("CaseSupervised") == 1
+    assert run.types().count("SupervisionOrderIssued") == 1  # one system order per breached deadline
 
 
 def test_a_supervisor_can_supervise_any_open_case(run):
     run.act("supervise", SUPERVISOR, {"instructions": "限期办结"})
     assert run.case.supervised and run.case.state == "reported"
-    assert run.types()[-2:] == ["ActionTaken", "CaseSupervised"]
-    run.act("supervise", SUPERVISOR)
-    assert run.types()[-1] == "ActionTaken"  # already supervised: recorded, not repeated
+    assert run.types()[-4:] == ["ActionTaken", "CaseSupervised", "DeadlineStarted", "SupervisionOrderIssued"]
+    run.act("supervise", SUPERVISOR, {"instructions": "再次督办", "level": "key"})
+    # already supervised: the flag is not raised again, but each supervise issues an order of its own
+    assert run.types()[-3:] == ["ActionTaken", "DeadlineStarted", "SupervisionOrderIssued"]
 
 
 def test_an_unrated_case_is_rated_satisfied_by_default_when_the_rating_deadline_passes(run):
@@ -555,7 +562,7 @@ def test_a_timer_key_round_trips(run):
 def test_a_now_earlier_than_the_last_change_is_clamped(run):
     dispatched(run)  # Monday 10:00
     run.advance(hours=1)
-    run.act("supervise", SUPERVISOR)  # Monday 11:00
+    run.act("supervise", SUPERVISOR, {"instructions": "请加快"})  # Monday 11:00, order deadline 3
     updated = run.case.updated_at
     earlier = updated - timedelta(minutes=30)  # another process whose clock lags
     decision = run.engine.act(run.case, "acknowledge", DEPT, None, earlier)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from gridflow.engine import Actor, Engine, GridflowError, ManualClock, TimerSpec
-from gridflow.engine.definition import ActionDef, FieldSpec
+from gridflow.engine.definition import CASE_LEVEL, ActionDef, FieldSpec
 from gridflow.workflows import load_shipped
 from tests.unit.helpers import CALENDARS, MONDAY_9, Runner
 
@@ -29,6 +29,7 @@ VALID = {
     "string": st.sampled_from(["王调解员", "x"]),
     "text": st.sampled_from(["已处理", "说明"]),
     "unit": st.sampled_from(["housing", "community-1", "drainage"]),
+    "units": st.lists(st.sampled_from(["housing", "drainage", "water"]), max_size=2),
     "case": st.sampled_from(["C-2", "C-3"]),
     "integer": st.integers(0, 5),
     "number": st.floats(0, 100, allow_nan=False),
@@ -98,7 +99,8 @@ class CaseLife(RuleBasedStateMachine):
         act = self.defn.actions[name]
         roles = list(act.roles) if data.draw(st.integers(0, 4)) else list(self.defn.roles) + ["system"]
         role = data.draw(st.sampled_from(roles), label="role")
-        actor = Actor(data.draw(st.sampled_from(["reporter", "someone"])), role, "unit-1")
+        unit = data.draw(st.sampled_from(["unit-1", "housing", "drainage", "water"]), label="unit")
+        actor = Actor(data.draw(st.sampled_from(["reporter", "someone"])), role, unit)
         payload = data.draw(payloads(act), label="payload")
         lag = data.draw(st.sampled_from([timedelta(0)] * 9 + [timedelta(minutes=45)]), label="clock lag")
         before = len(self.run.decisions)
@@ -166,7 +168,25 @@ class CaseLife(RuleBasedStateMachine):
         for t in self.run.pending.values():
             d = case.deadline(t.deadline_id)
             assert d is not None and d.is_running and d.generation == t.generation, (t, d)
-            assert self._runs_here(d, case.state), (d, case.state)
+            assert d.state == CASE_LEVEL or self._runs_here(d, case.state), (d, case.state)
+
+    @invariant()
+    def every_open_order_and_part_has_its_case_level_deadlines_running(self) -> None:
+        case = self.run.case
+        running = {d.id for d in case.deadlines if d.state == CASE_LEVEL and d.is_running}
+        assert running == {d.id for d in case.deadlines if d.state == CASE_LEVEL}  # never paused
+        expected = set()
+        for order in (case.data.get("orders") or {}).values():
+            if order["status"] == "open":
+                expected.add(order["deadline"])
+        for part in (case.data.get("parts") or {}).values():
+            if part["status"] == "dispatched":
+                expected.add(part["sign_deadline"])
+            if part["status"] in ("dispatched", "signed"):
+                expected.add(part["answer_deadline"])
+        assert running == expected
+        if case.is_closed:
+            assert not expected
 
     @invariant()
     def every_running_deadline_has_its_next_breach_pending(self) -> None:
@@ -176,7 +196,7 @@ class CaseLife(RuleBasedStateMachine):
             if not d.is_running:
                 assert pausing, d
                 continue
-            assert self._runs_here(d, case.state), (d, case.state)
+            assert d.state == CASE_LEVEL or self._runs_here(d, case.state), (d, case.state)
             if d.next_breach_at is not None:
                 breach = [t for t in self.run.pending.values()
                           if t.deadline_id == d.id and t.kind == "breach"]

@@ -68,6 +68,8 @@ def test_a_missed_handling_limit_is_supervised_and_climbs_again_five_working_day
     r.act("contact_requester", DEPT, {"reached": True})
     r.advance_to(at(2026, 3, 16, 9, 0))
     assert r.case.supervised and r.case.escalation_level == 1
+    r.act("reply_supervision_order", Actor("dh-water", "department_handler", "water-company"),
+          {"reply": "已加派人手"})  # answered: only the repeat climbs
     r.advance_to(at(2026, 3, 23, 17, 29))  # five calendar days would have been Saturday the 21st
     assert r.case.escalation_level == 1
     r.advance_to(at(2026, 3, 23, 17, 30))  # close of business of the 5th working day, as grid_event counts
