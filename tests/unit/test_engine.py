@@ -290,7 +290,8 @@ def test_at_the_top_level_a_breach_raises_an_alert_instead_of_climbing(run):
     run.advance_to(at(2026, 3, 16, 17, 30))  # acknowledge Tue, Wed, Thu, Fri, Mon; handling Wed 11:00
     assert run.case.escalation_level == 3  # city is the top
     # The handling limit runs from dispatch too, and its unanswered system order climbs: count sign-for's.
-    alerts = [e for e in run.events if e.type == "EscalationAlertRaised" and "acknowledge" in e.data["reason"]]
+    alerts = [e for e in run.events
+              if e.type == "EscalationAlertRaised" and "acknowledge" in e.data["reason"]]
     assert len(alerts) == 3 and alerts[0].data["level"] == "city"
     assert run.decisions[-1].escalated_to is None
     assert [n.kind for n in run.decisions[-1].notifications] == ["breached", "alert"]
