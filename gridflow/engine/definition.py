@@ -28,6 +28,18 @@ FIELD_TYPES = frozenset(
 OUTCOMES = frozenset({"resolved", "rejected", "merged", "cancelled", "backlogged", "transferred"})
 #: ``assign: origin`` hands the case back to the unit it was reported in.
 ASSIGN_ORIGIN = "origin"
+#: ``assign: actor`` hands the case to the unit of whoever takes the action (提级办理: the upper unit takes
+#: it).
+ASSIGN_ACTOR = "actor"
+
+#: What an action is, whatever a workflow calls it: statistics read kinds, never action names.
+ACTION_KINDS = frozenset({
+    "report", "triage_local", "merge", "reject", "dispatch", "refer_up", "sign_for", "contact", "return",
+    "recall", "reassign", "take_over", "extension_request", "extension_approval", "extension_denial",
+    "suspension_request", "suspension_approval", "suspension_denial", "resume", "reply", "rate",
+    "rate_default", "review_pass", "review_fail", "rework", "close", "supervise", "supervision_reply",
+    "co_sign_for", "co_answer", "co_close", "consult", "park", "other",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,7 @@ class ActionDef:
     escalate: bool = False
     supervise: bool = False
     routes: tuple["Route", ...] = ()
+    kind: str = "other"
 
     @property
     def internal(self) -> bool:
@@ -122,12 +135,25 @@ class ActionDef:
 
 @dataclass(frozen=True, slots=True)
 class EscalationLadder:
+    """The levels a case climbs, and who works it at each level (``handlers``: level -> roles).
+
+    A case escalated to a level is on the worklists of that level's handlers at the unit the service
+    routed it to (``escalation_unit``); they have the upper-level actions on it (改派, 提级办理, 重办, 督办).
+    """
+
     levels: tuple[str, ...]
     labels: Mapping[str, Label] = field(default_factory=lambda: MappingProxyType({}))
+    handlers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def top(self) -> int:
         return len(self.levels) - 1
+
+    def handlers_at(self, level: int) -> tuple[str, ...]:
+        """The roles working a case escalated to ``level`` (an index into the ladder)."""
+        if not 0 <= level < len(self.levels):
+            return ()
+        return self.handlers.get(self.levels[level], ())
 
 
 @dataclass(frozen=True, slots=True)

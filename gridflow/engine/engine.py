@@ -32,7 +32,8 @@ from .case import (
 )
 from .clock import ensure_aware
 from .definition import (
-    ASSIGN_ORIGIN, BREACH_NOTIFY, HOLDER, ActionDef, Label, StateDef, TimerDef, WorkflowDefinition,
+    ASSIGN_ACTOR, ASSIGN_ORIGIN, BREACH_NOTIFY, HOLDER, ActionDef, Label, StateDef, TimerDef,
+    WorkflowDefinition,
 )
 from .durations import WORKING_DAYS, WORKING_HOURS, Duration
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
@@ -217,8 +218,10 @@ class Engine:
 
     def open(self, number: str, actor: Actor, now: datetime, *, payload: Mapping[str, Any] | None = None,
              origin_unit: str | None = None, holder_unit: str | None = None,
-             data: Mapping[str, Any] | None = None) -> Decision:
-        """Start a case in the initial state, with the initial state's timers running."""
+             data: Mapping[str, Any] | None = None, reported: Mapping[str, Any] | None = None) -> Decision:
+        """Start a case in the initial state, with the initial state's timers running.
+
+        ``reported``: facts the intake adds to ``CaseReported`` (the channel, on whose behalf)."""
         now = ensure_aware(now, "now")
         defn = self.definition
         blank = CaseSnapshot(
@@ -229,7 +232,7 @@ class Engine:
         )
         w = _Work(blank, now)
         w.event("CaseReported", actor, state=defn.initial, workflow=defn.key, origin_unit=origin_unit,
-                **({"payload": dict(payload)} if payload else {}))
+                **({"payload": dict(payload)} if payload else {}), **dict(reported or {}))
         self._enter(w, defn.initial, actor, resumed=set())
         return w.decision()
 
@@ -421,7 +424,8 @@ class Engine:
             for key, field, value in self._sets[act.name]:
                 data[key] = value if field is None else payload.get(field)
         if act.assign is not None:
-            target = w.case.origin_unit if act.assign == ASSIGN_ORIGIN else payload.get(act.assign)
+            target = (w.case.origin_unit if act.assign == ASSIGN_ORIGIN
+                      else actor.unit if act.assign == ASSIGN_ACTOR else payload.get(act.assign))
             if target and target != w.holder:
                 w.event("CaseAssigned", actor, from_unit=w.holder, to_unit=target)
                 w.notes.append(self._notification(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from .definition import ASSIGN_ORIGIN, FIELD_TYPES, ActionDef, FieldSpec, Route
+from .definition import ACTION_KINDS, ASSIGN_ACTOR, ASSIGN_ORIGIN, FIELD_TYPES, ActionDef, FieldSpec, Route
 from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
 
 _ACTION_KEYS = {"label", "from", "to", "routes", "roles", "guards", "fields", "assign", "set", "clear",
-                "extend", "escalate", "supervise"}
+                "extend", "escalate", "supervise", "kind"}
 _FIELD_KEYS = {"type", "required", "choices", "label", "max_length"}
 
 
@@ -37,9 +37,13 @@ def _action(s: Scope, aname: Any, araw: Any) -> ActionDef | None:
     fields = _fields(s, araw, path, el)
     field_names = {f.name for f in fields}
     assign = araw.get("assign")
-    if assign is not None and assign != ASSIGN_ORIGIN and assign not in field_names:
+    if assign is not None and assign not in (ASSIGN_ORIGIN, ASSIGN_ACTOR) and assign not in field_names:
         c.add(path + ("assign",), el,
-              f"assign names {assign!r}, which is neither 'origin' nor a field of this action")
+              f"assign names {assign!r}, which is neither 'origin', 'actor' nor a field of this action")
+    kind = araw.get("kind", "other")
+    if kind not in ACTION_KINDS:
+        c.add(path + ("kind",), el, f"unknown action kind {kind!r} (known: {known(ACTION_KINDS)})")
+        kind = "other"
     sets = _sets(s, araw, path, el, field_names)
     extend = _extend(s, araw, path, el, fields)
     routes = _routes(s, araw, path, el, fields)
@@ -48,7 +52,7 @@ def _action(s: Scope, aname: Any, araw: Any) -> ActionDef | None:
         sources=sources, dest=dest, roles=aroles, guards=aguards, fields=fields, assign=assign,
         sets=MappingProxyType(dict(sets)), clears=names(c, araw.get("clear"), path + ("clear",), el, "clear"),
         extend=extend, escalate=bool(araw.get("escalate", False)),
-        supervise=bool(araw.get("supervise", False)), routes=routes,
+        supervise=bool(araw.get("supervise", False)), routes=routes, kind=kind,
     )
 
 
