@@ -23,7 +23,7 @@ PHONE = "13812345678"
 MATRIX = {
     "demo-admin": ({A, B}, False, True, False),
     "demo-supervisor": ({A, B}, False, True, True),
-    "demo-street": ({A}, False, True, False),
+    "demo-street": ({A}, False, True, True),  # a street works the cases escalated to it: 督办 is its own too
     "demo-community": ({A}, True, True, False),
     "demo-community-2": (set(), True, True, False),
     "demo-grid-worker": ({A}, True, True, False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -71,40 +73,49 @@ def test_changed_definition_without_new_version_is_refused(make_app, db_url, tmp
         make_app(db_url, workflows_dir=custom)
 
 
+def shipped_grid_event() -> tuple[str, int]:
+    """The shipped grid_event text and its version (tests write the next version beside it)."""
+    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    return text, int(re.search(r"^version: (\d+)$", text, re.M).group(1))
+
+
 def test_cases_stay_on_their_version_and_new_cases_take_the_newest(make_app, db_url, tmp_path):
     app = make_app(db_url)
     old = report(app.services)
     custom = tmp_path / "wf"
     custom.mkdir()
-    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
+    text, v = shipped_grid_event()
     (custom / "grid_event_v2.yaml").write_text(
-        text.replace("version: 2", "version: 3").replace("duration: 16wh", "duration: 8wh"), encoding="utf-8")
+        text.replace(f"version: {v}", f"version: {v + 1}").replace("duration: 16wh", "duration: 8wh"),
+        encoding="utf-8")
     app2 = make_app(db_url, workflows_dir=custom)
     new = report(app2.services)
-    assert snapshot(app2.services, old.number)[0].workflow_version == 2
-    assert snapshot(app2.services, new.number)[0].workflow_version == 3
-    # A process that no longer ships v2 still runs v2 cases from the stored definition.
+    assert snapshot(app2.services, old.number)[0].workflow_version == v
+    assert snapshot(app2.services, new.number)[0].workflow_version == v + 1
+    # A process that no longer ships the newer version still runs its cases from the stored definition.
     app3 = make_app(db_url)
-    assert app3.services.catalog.get("grid_event", 3).version == 3
+    assert app3.services.catalog.get("grid_event", v + 1).version == v + 1
 
 
 def test_corrupted_definition_snapshot_is_reported_not_replaced(make_app, db_url, tmp_path):
     app = make_app(db_url)
     custom = tmp_path / "wf"
     custom.mkdir()
-    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
-    (custom / "v2.yaml").write_text(text.replace("version: 2", "version: 3"), encoding="utf-8")
+    text, v = shipped_grid_event()
+    n = v + 1
+    (custom / "v2.yaml").write_text(text.replace(f"version: {v}", f"version: {n}"), encoding="utf-8")
     make_app(db_url, workflows_dir=custom)
     with app.services.db.write_engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE workflow_versions SET source_text = 'name: grid_event\nversion: 3\n' "
-                             "WHERE name = 'grid_event' AND version = 3")
+        conn.exec_driver_sql(f"UPDATE workflow_versions SET source_text = 'name: grid_event\nversion: {n}\n' "
+                             f"WHERE name = 'grid_event' AND version = {n}")
     app3 = make_app(db_url)
-    assert ("grid_event", 3) in app3.services.catalog.corrupted
+    assert ("grid_event", n) in app3.services.catalog.corrupted
     with pytest.raises(DefinitionError, match="corrupted"):
-        app3.services.catalog.get("grid_event", 3)
+        app3.services.catalog.get("grid_event", n)
     with app.services.db.read_engine.connect() as conn:
-        stored = conn.exec_driver_sql("SELECT source_text FROM workflow_versions WHERE version = 3").scalar()
-    assert stored.startswith("name: grid_event\nversion: 3\n")  # left as found, for a human to look at
+        stored = conn.exec_driver_sql(f"SELECT source_text FROM workflow_versions WHERE name = 'grid_event' "
+                                      f"AND version = {n}").scalar()
+    assert stored.startswith(f"name: grid_event\nversion: {n}\n")  # left as found, for a human to look at
 
 
 def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_url, tmp_path):
@@ -117,25 +128,22 @@ def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_u
     act(app.services, closed.number, "reject", DISPATCHER, {"reason": "不属于受理范围"})
     custom = tmp_path / "wf"
     custom.mkdir()
-    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
-    v2 = text.replace("version: 2", "version: 3").replace("  dispatched:\n", "  awaiting_ack:\n") \
-        .replace("to: dispatched", "to: awaiting_ack").replace("from: [dispatched]", "from: [awaiting_ack]") \
-        .replace("from: [dispatched, handling]", "from: [awaiting_ack, handling]") \
-        .replace("from: [reported, street_triage, dispatched,",
-                 "from: [reported, street_triage, awaiting_ack,")
+    text, v = shipped_grid_event()
+    # the state "dispatched" renamed everywhere (the YAML names it only as a state)
+    v2 = re.sub(r"\bdispatched\b", "awaiting_ack", text.replace(f"version: {v}", f"version: {v + 1}"))
     (custom / "grid_event_v2.yaml").write_text(v2, encoding="utf-8")
     app2 = make_app(db_url, workflows_dir=custom)
     from gridflow.engine.errors import PayloadInvalid
     with pytest.raises(PayloadInvalid, match="--map dispatched="):
-        migrate_cases(app2.services, "grid_event", 3, {})
-    assert snapshot(app2.services, open_case)[0].workflow_version == 2  # refused: nothing moved
-    moved = migrate_cases(app2.services, "grid_event", 3, {"dispatched": "awaiting_ack"})
+        migrate_cases(app2.services, "grid_event", v + 1, {})
+    assert snapshot(app2.services, open_case)[0].workflow_version == v  # refused: nothing moved
+    moved = migrate_cases(app2.services, "grid_event", v + 1, {"dispatched": "awaiting_ack"})
     assert moved == 1
     row, events, timers = snapshot(app2.services, open_case)
-    assert (row.workflow_version, row.state) == (3, "awaiting_ack")
+    assert (row.workflow_version, row.state) == (v + 1, "awaiting_ack")
     migrated = [e for e in events if e.type == "WorkflowMigrated"]
     assert migrated and migrated[0].data["from_state"] == "dispatched"
     assert {t.deadline_id.split(".")[0] for t in timers} == {"acknowledge"}
-    assert snapshot(app2.services, closed.number)[0].workflow_version == 2  # closed cases stay
+    assert snapshot(app2.services, closed.number)[0].workflow_version == v  # closed cases stay
     from gridflow.service.audit import verify_case
     assert verify_case(app2.services, open_case).ok
