@@ -1,0 +1,115 @@
+"""Escalation hands the case up: an unacknowledged grid_event climbs street → district → city, and at
+each level that unit's dispatcher (or the city's supervisor) finds it on GET /api/v1/worklist with the
+upper-level actions to take on it — re-dispatch (改派), take over (提级办理) — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gridflow.api.app import create_app
+from gridflow.processes.runners import InlineTimerRunner
+from gridflow.service.admin import create_user, issue_api_key
+from tests.api.helpers import GRID, Api
+from tests.integration.helpers import snapshot
+
+STREET = "370602001"
+DISTRICT = "370602"
+CITY = "3706"
+
+
+@pytest.fixture
+def api(app) -> Api:
+    svc = app.services
+    create_user(svc, "dd-1", "区指挥中心 调度员", "district_dispatcher", DISTRICT)
+    issue_api_key(svc, "dd-1", token="t-district")
+    create_user(svc, "sv-city", "市指挥中心 督办员", "supervisor", CITY)
+    issue_api_key(svc, "sv-city", token="t-city")
+    return Api(TestClient(create_app(app)), app)
+
+
+def on_worklist(api: Api, token: str, number: str) -> dict | None:
+    r = api.get(token, "/worklist")
+    assert r.status_code == 200, r.text
+    return next((c for c in r.json()["data"] if c["number"] == number), None)
+
+
+def breach_acknowledge(api: Api, clock, number: str) -> None:
+    """Let the pending acknowledge deadline (or its next repeat) pass, and fire what fell due."""
+    _, _, timers = snapshot(api.app.services, number)
+    due = min(t.due_at for t in timers if t.kind == "breach")
+    clock.set(due + timedelta(seconds=1))
+    InlineTimerRunner(api.app.services).run_due()
+
+
+def routed_to(api: Api, number: str) -> list[dict]:
+    return [e.data for e in snapshot(api.app.services, number)[1] if e.type == "EscalationRouted"]
+
+
+def test_an_unacknowledged_case_climbs_to_street_district_and_city_and_each_level_can_act(api, clock):
+    case = api.report("demo-grid-worker", unit=GRID)
+    number = case["number"]
+    api.ok("demo-community", number, "dispatch", {"department": "dept-housing"})
+    assert on_worklist(api, "demo-street", number) is None  # a department's job, not yet the street's
+
+    # street: the unit above the case's community gets it, and re-dispatches it (改派)
+    breach_acknowledge(api, clock, number)
+    assert routed_to(api, number)[-1] == {"level": "street", "unit": STREET}
+    seen = on_worklist(api, "demo-street", number)
+    assert seen is not None and seen["escalated"] == 1 and seen["escalation_unit"] == STREET
+    assert seen["overdue"] is True
+    detail = api.get("demo-street", f"/cases/{number}").json()
+    assert {"reassign", "take_over", "supervise"} <= set(detail["allowed_actions"])
+    moved = api.ok("demo-street", number, "reassign", {"department": "dept-urban", "reason": "属城管职责"})
+    assert moved["state"] == "dispatched"
+    assert on_worklist(api, "demo-urban", number) is not None
+    assert on_worklist(api, "demo-housing", number) is None
+
+    # district: the street's worklist lets it go, the district's dispatcher and supervisor have it
+    breach_acknowledge(api, clock, number)
+    assert routed_to(api, number)[-1] == {"level": "district", "unit": DISTRICT}
+    assert on_worklist(api, "demo-street", number) is None
+    assert on_worklist(api, "t-district", number)["escalated"] == 2
+    assert on_worklist(api, "demo-supervisor", number) is not None
+    refused = api.act("demo-street", number, "take_over", {"reason": "街道接手"})
+    assert refused.status_code == 409 and refused.json()["code"] == "guard_failed"  # not the street's any more
+    assert "take_over" in api.get("t-district", f"/cases/{number}").json()["allowed_actions"]
+
+    # city: the city's supervisor has it; at the top it stays there, flagged, and the city takes it over
+    breach_acknowledge(api, clock, number)
+    assert routed_to(api, number)[-1] == {"level": "city", "unit": CITY}
+    assert on_worklist(api, "t-city", number)["escalated"] == 3
+    breach_acknowledge(api, clock, number)
+    types = [e.type for e in snapshot(api.app.services, number)[1]]
+    assert types.count("EscalationAlertRaised") == 1 and types.count("CaseEscalated") == 3
+    top = on_worklist(api, "t-city", number)
+    assert top is not None and top["escalation_alert"] is True and top["escalated"] == 3
+    taken = api.ok("t-city", number, "take_over", {"reason": "市级提级办理"})
+    assert taken["state"] == "taken_over"
+    row, events, _ = snapshot(api.app.services, number)
+    assert row.holder_unit == CITY
+    assert on_worklist(api, "t-city", number)["state"] == "taken_over"
+    done = api.ok("t-city", number, "reply_taken_over", {"result": "已协调修复"})
+    assert done["state"] == "awaiting_feedback"
+
+
+def test_a_case_filed_outside_every_grid_escalates_to_the_nearest_unit_above_and_says_so(api, clock):
+    # a hotline operator of the district logs a point outside every grid: the district's triage pool
+    case = api.report("demo-hotline", unit=None, location={"lat": 10.0, "lon": 10.0})
+    number = case["number"]
+    row, _, _ = snapshot(api.app.services, number)
+    assert (row.origin_unit, row.holder_unit, row.community_code) == (DISTRICT, DISTRICT, None)
+    assert on_worklist(api, "t-district", number) is not None
+    assert on_worklist(api, "demo-community", number) is None
+    _, _, timers = snapshot(api.app.services, number)
+    clock.set(min(t.due_at for t in timers if t.kind == "breach") + timedelta(seconds=1))
+    InlineTimerRunner(api.app.services).run_due()
+    [route] = routed_to(api, number)
+    assert route["unit"] == DISTRICT and route["unit_kind"] == "district" and "no street unit" in route["note"]
+    row, _, _ = snapshot(api.app.services, number)
+    assert row.escalation_unit == DISTRICT and row.escalation_level == 2  # worked at the district's level
+    seen = on_worklist(api, "t-district", number)
+    assert seen is not None and seen["escalated"] == 2
+    assert api.ok("t-district", number, "dispatch", {"department": "dept-housing"})["state"] == "dispatched"
