@@ -74,7 +74,8 @@ def test_an_unacknowledged_case_climbs_to_street_district_and_city_and_each_leve
     assert on_worklist(api, "t-district", number)["escalated"] == 2
     assert on_worklist(api, "demo-supervisor", number) is not None
     refused = api.act("demo-street", number, "take_over", {"reason": "街道接手"})
-    assert refused.status_code == 409 and refused.json()["code"] == "guard_failed"  # not the street's any more
+    # no longer the street's to take
+    assert refused.status_code == 409 and refused.json()["code"] == "guard_failed"
     assert "take_over" in api.get("t-district", f"/cases/{number}").json()["allowed_actions"]
 
     # city: the city's supervisor has it; at the top it stays there, flagged, and the city takes it over
@@ -107,7 +108,8 @@ def test_a_case_filed_outside_every_grid_escalates_to_the_nearest_unit_above_and
     clock.set(min(t.due_at for t in timers if t.kind == "breach") + timedelta(seconds=1))
     InlineTimerRunner(api.app.services).run_due()
     [route] = routed_to(api, number)
-    assert route["unit"] == DISTRICT and route["unit_kind"] == "district" and "no street unit" in route["note"]
+    assert route["unit"] == DISTRICT and route["unit_kind"] == "district"
+    assert "no street unit" in route["note"]
     row, _, _ = snapshot(api.app.services, number)
     assert row.escalation_unit == DISTRICT and row.escalation_level == 2  # worked at the district's level
     seen = on_worklist(api, "t-district", number)
