@@ -115,3 +115,19 @@ def test_a_case_filed_outside_every_grid_escalates_to_the_nearest_unit_above_and
     seen = on_worklist(api, "t-district", number)
     assert seen is not None and seen["escalated"] == 2
     assert api.ok("t-district", number, "dispatch", {"department": "dept-housing"})["state"] == "dispatched"
+
+
+def test_a_dispatcher_recalls_a_case_not_yet_signed_for_and_dispatches_it_again(api, clock):
+    number = api.report("demo-grid-worker", unit=GRID)["number"]
+    api.ok("demo-community", number, "dispatch", {"department": "dept-housing"})
+    back = api.ok("demo-community", number, "recall", {"reason": "派错部门"})
+    assert back["state"] == "reported"
+    assert on_worklist(api, "demo-community", number) is not None
+    assert on_worklist(api, "demo-housing", number) is None
+    again = api.ok("demo-community", number, "dispatch", {"department": "dept-urban"})
+    assert again["state"] == "dispatched" and on_worklist(api, "demo-urban", number) is not None
+    api.ok("demo-urban", number, "acknowledge")
+    late = api.act("demo-community", number, "recall", {"reason": "太晚了"})
+    assert late.status_code == 409 and late.json()["code"] == "action_not_allowed"  # signed for: no recall
+    taken = [e.data for e in snapshot(api.app.services, number)[1] if e.type == "ActionTaken"]
+    assert [e["action"] for e in taken] == ["dispatch", "recall", "dispatch", "acknowledge"]

@@ -182,3 +182,101 @@ def test_routing_falls_back_to_the_nearest_unit_above_and_says_so():
     assert route_escalation(place("G"), "street").unit == "S"
     assert route_escalation(place("G"), "street").note is None
     assert route_escalation([("X", "grid")], "district").unit is None
+
+
+# --- who works each level, and who may act from above ----------------------------------------------
+
+LADDER_FLOW = """
+name: ladder_check
+roles: [community_dispatcher, street_dispatcher, supervisor]
+escalation:
+  ladder: [community, street, district]
+  handlers: {HANDLERS}
+initial: open
+states:
+  open: {label: {zh: 开, en: Open}, stage: s, holder: community_dispatcher}
+  done: {label: {zh: 结, en: Done}, stage: s, final: true}
+actions:
+  close: {from: open, to: done, roles: [community_dispatcher], kind: close}
+"""
+
+
+def test_every_ladder_level_needs_handlers_among_the_workflows_roles():
+    from gridflow.engine import DefinitionError
+    from tests.unit.helpers import workflow
+
+    with pytest.raises(DefinitionError) as err:
+        workflow(LADDER_FLOW.replace("{HANDLERS}", "{community: [community_dispatcher], street: [mediator],"
+                                                   " city: [supervisor]}"))
+    text = str(err.value)
+    assert "handler role 'mediator' is not one of the workflow's roles" in text
+    assert "handlers for unknown level 'city'" in text
+    assert "level 'district' has no handlers" in text
+    ok = workflow(LADDER_FLOW.replace("{HANDLERS}", "{community: [community_dispatcher], "
+                                                    "street: [street_dispatcher], district: [supervisor]}"))
+    assert ok.escalation.handlers_at(2) == ("supervisor",)
+    assert ok.actions["close"].kind == "close"
+
+
+def test_without_handlers_each_level_is_worked_by_its_dispatcher_or_else_the_supervisor():
+    from tests.unit.helpers import workflow
+
+    defn = workflow(LADDER_FLOW.replace("  handlers: {HANDLERS}\n", ""))
+    assert dict(defn.escalation.handlers) == {"community": ("community_dispatcher",),
+                                              "street": ("street_dispatcher",), "district": ("supervisor",)}
+
+
+def test_an_unknown_action_kind_is_refused():
+    from gridflow.engine import DefinitionError
+    from tests.unit.helpers import workflow
+
+    with pytest.raises(DefinitionError, match="unknown action kind 'teleport'"):
+        workflow(LADDER_FLOW.replace("  handlers: {HANDLERS}\n", "").replace("kind: close", "kind: teleport"))
+
+
+def test_upper_level_actions_are_for_the_escalation_unit_or_above_it():
+    from gridflow.engine.errors import GuardFailed
+
+    life = Life("grid_event", "grid")
+    life.runner.clock.advance(timedelta(minutes=1))
+    life.apply(life.engine.act(life.case, "dispatch", Actor("cd", "community_dispatcher", "M"),
+                               {"department": "dept-1"}, life.runner.clock.now()))
+    street = Actor("sd", "street_dispatcher", "S")
+    with pytest.raises(GuardFailed, match="has not been escalated"):
+        life.engine.act(life.case, "take_over", street, {"reason": "x"}, life.runner.clock.now())
+    breach = min(t.due_at for t in life.runner.pending.values() if t.kind == "breach")
+    life.advance(int((breach - life.runner.clock.now()).total_seconds() // 60) + 1)  # escalated to the street
+    assert life.case.escalation_level == 1 and life.case.data[ESCALATION_UNITS] == ["S", "D", "C"]
+    assert "street_dispatcher" in worklist_roles(life.defn, life.case, CasePlace(frozenset(), "department"))
+    with pytest.raises(GuardFailed, match="only the escalation unit S"):
+        life.engine.act(life.case, "take_over", Actor("sd2", "street_dispatcher", "S2"), {"reason": "x"},
+                        life.runner.clock.now())
+    city = Actor("sv", "supervisor", "C")  # a unit above the escalation unit may act too
+    taken = life.engine.act(life.case, "take_over", city, {"reason": "x"}, life.runner.clock.now())
+    assert (taken.case.state, taken.case.holder_unit) == ("taken_over", "C")
+    moved = life.engine.act(life.case, "reassign", street, {"department": "dept-2", "reason": "x"},
+                            life.runner.clock.now())
+    assert (moved.case.state, moved.case.holder_unit) == ("dispatched", "dept-2")
+
+
+def test_a_resident_token_identity_rates_only_its_own_case():
+    from gridflow.engine.errors import GuardFailed
+
+    life = Life("hotline_request", "grid")
+    defn, engine = life.defn, life.engine
+    snap = life.case
+    for action, actor, payload in [
+        ("dispatch", Actor("op", "hotline_operator", "D"), {"unit": "dept-1", "urgency": "general"}),
+        ("sign_for", Actor("dh", "department_handler", "dept-1"), {}),
+        ("contact_requester", Actor("dh", "department_handler", "dept-1"), {"reached": True}),
+        ("reply", Actor("dh", "department_handler", "dept-1"), {"result": "ok"}),
+        ("call_back", Actor("op", "hotline_operator", "D"), {"reached": True}),
+    ]:
+        snap = engine.act(snap, action, actor, payload, MONDAY_9 + timedelta(minutes=5)).case
+    assert snap.state == "awaiting_rating" and defn.name == "hotline_request"
+    with pytest.raises(GuardFailed):
+        engine.act(snap, "rate", Actor("resident:C-9", "resident"), {"rating": "satisfied"},
+                   MONDAY_9 + timedelta(minutes=6))
+    done = engine.act(snap, "rate", Actor("resident:C-1", "resident"), {"rating": "satisfied"},
+                      MONDAY_9 + timedelta(minutes=6))
+    assert done.case.state == "closed"
