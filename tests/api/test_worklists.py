@@ -118,3 +118,17 @@ def test_a_report_outside_every_grid_but_inside_a_street_lands_in_that_streets_p
 def test_a_report_inside_a_grid_still_goes_to_its_community(api):
     number = api.report(unit=GRID)["number"]
     assert number in numbers(api, "demo-community")
+
+
+def test_a_case_the_community_handled_itself_comes_back_to_it_for_rework(api):
+    number = api.report()["number"]
+    api.ok("demo-community", number, "handle_locally", {"result": "已清理"})
+    back = api.ok("demo-grid-worker", number, "rate", {"rating": "dissatisfied"})
+    assert back["state"] == "handling"
+    seen = line(api, "demo-community", number)  # held by the community itself, in a department's state
+    assert seen["holder_unit"] == "370602001001"
+    assert "reply_locally" in api.get("demo-community", f"/cases/{number}").json()["allowed_actions"]
+    assert api.ok("demo-community", number, "reply_locally", {"result": "已彻底清理"})["state"] \
+        == "awaiting_feedback"
+    refused = api.act("demo-community-2", number, "reply_locally", {"result": "x"})
+    assert refused.status_code == 404  # another community does not see it at all
