@@ -16,8 +16,10 @@ A case is on the worklist of role R (at some unit) when
 - R is the supervisor and the case is supervised (督办);
 - R is a department handler with an open co-handling part (协办) of the case.
 
-``lists.worklist`` turns :func:`worklist_rule` into SQL; :func:`worklist_roles` applies the same rule to
-one snapshot. Both read only the definition, so they cannot disagree.
+:func:`worklist_roles` applies the rule to one snapshot; ``service.lists.worklist`` writes the same arms
+as SQL, taking the levels each role works from :func:`worklist_rule`. The property test over every shipped
+workflow holds the rule to the invariant (every open case is on a worklist of a role that can act on it);
+the integration tests hold the query to the rule.
 """
 
 from __future__ import annotations

@@ -131,3 +131,47 @@ def test_a_dispatcher_recalls_a_case_not_yet_signed_for_and_dispatches_it_again(
     assert late.status_code == 409 and late.json()["code"] == "action_not_allowed"  # signed for: no recall
     taken = [e.data for e in snapshot(api.app.services, number)[1] if e.type == "ActionTaken"]
     assert [e["action"] for e in taken] == ["dispatch", "recall", "dispatch", "acknowledge"]
+
+
+def test_the_worklist_query_and_the_pure_rule_agree_and_every_open_case_is_on_a_worklist(api, clock):
+    from gridflow.adapters.codec import snapshot_of
+    from gridflow.adapters.orm import CaseRow
+    from gridflow.engine.worklists import CasePlace, worklist_roles
+    from gridflow.service import lists
+    from gridflow.service.auth import authenticate
+    from sqlmodel import select
+
+    svc = api.app.services
+    fresh = api.report()["number"]
+    dispatched = api.report()["number"]
+    api.ok("demo-community", dispatched, "dispatch", {"department": "dept-housing"})
+    suspended = api.report()["number"]
+    api.ok("demo-community", suspended, "dispatch", {"department": "dept-urban"})
+    api.ok("demo-urban", suspended, "acknowledge")
+    api.ok("demo-urban", suspended, "suspend", {"reason": "等待"})
+    api.ok("demo-supervisor", suspended, "supervise", {"instructions": "跟进"})
+    local = api.report()["number"]
+    api.ok("demo-community", local, "handle_locally", {"result": "已处理"})
+    api.ok("demo-grid-worker", local, "rate", {"rating": "dissatisfied"})
+    outside = api.report("demo-hotline", unit=None, location={"lat": 10.0, "lon": 10.0})["number"]
+    hotline = api.report("demo-hotline", workflow="hotline_request")["number"]
+    breach_acknowledge(api, clock, dispatched)
+    breach_acknowledge(api, clock, dispatched)  # to the district
+    tokens = ["demo-supervisor", "demo-street", "demo-community", "demo-community-2", "demo-grid-worker",
+              "demo-housing", "demo-urban", "demo-hotline", "demo-resident", "t-district", "t-city"]
+    callers = [authenticate(svc, t) for t in tokens]
+    seen: dict[str, set[str]] = {}
+    for caller in callers:
+        for line in lists.worklist(svc, caller, limit=200):
+            seen.setdefault(line.number, set()).add(caller.role)
+    with svc.uow(write=False) as uow:
+        rows = list(uow.session.exec(select(CaseRow).where(CaseRow.closed == False)))  # noqa: E712
+    assert {fresh, dispatched, suspended, local, outside, hotline} <= {r.number for r in rows}
+    for row in rows:
+        defn = svc.catalog.get(row.workflow, row.workflow_version)
+        snap = snapshot_of(row, defn.escalation.top)
+        areas = frozenset(u.kind for u in svc.units.ancestors(row.origin_unit))
+        holder = svc.units.get(row.holder_unit)
+        roles = worklist_roles(defn, snap, CasePlace(areas, holder.kind if holder else None))
+        assert seen.get(row.number), f"{row.number} ({row.state}) is on nobody's worklist"
+        assert seen[row.number] <= roles, (row.number, row.state, seen[row.number], roles)
