@@ -175,3 +175,28 @@ def test_the_worklist_query_and_the_pure_rule_agree_and_every_open_case_is_on_a_
         roles = worklist_roles(defn, snap, CasePlace(areas, holder.kind if holder else None))
         assert seen.get(row.number), f"{row.number} ({row.state}) is on nobody's worklist"
         assert seen[row.number] <= roles, (row.number, row.state, seen[row.number], roles)
+
+
+def test_a_community_referring_a_case_up_hands_it_to_its_street(api, clock):
+    number = api.report("demo-grid-worker", unit=GRID)["number"]
+    referred = api.ok("demo-community", number, "refer_to_street", {"reason": "跨社区"})
+    assert referred["state"] == "street_triage"
+    assert routed_to(api, number) == [{"level": "street", "unit": STREET}]
+    seen = on_worklist(api, "demo-street", number)
+    assert seen is not None and seen["escalated"] == 1
+    assert api.ok("demo-street", number, "dispatch", {"department": "dept-urban"})["state"] == "dispatched"
+
+
+def test_an_unsigned_hotline_request_climbs_to_the_district_centre_which_can_re_dispatch_it(api, clock):
+    number = api.report("demo-hotline", workflow="hotline_request", unit=GRID)["number"]
+    api.ok("demo-hotline", number, "dispatch", {"unit": "dept-housing", "urgency": "general"})
+    breach_acknowledge(api, clock, number)  # the sign-for limit passes
+    assert routed_to(api, number)[-1] == {"level": "district", "unit": DISTRICT}
+    seen = on_worklist(api, "demo-supervisor", number)
+    assert seen is not None and seen["escalated"] == 1
+    allowed = api.get("demo-supervisor", f"/cases/{number}").json()["allowed_actions"]
+    assert {"reassign", "take_over"} <= set(allowed)
+    moved = api.ok("demo-supervisor", number, "reassign", {"unit": "dept-urban", "reason": "属城管"})
+    assert moved["state"] == "signing" and on_worklist(api, "demo-urban", number) is not None
+    recalled = api.ok("demo-hotline", number, "recall", {"reason": "重新派单"})
+    assert recalled["state"] == "accepted"

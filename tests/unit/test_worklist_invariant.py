@@ -152,7 +152,7 @@ STEP = st.one_of(
 
 
 @pytest.mark.parametrize("name", sorted(DEFINITIONS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(origin=st.sampled_from(sorted(ORIGINS)), steps=st.lists(STEP, max_size=25))
 def test_every_open_case_is_on_a_worklist_of_a_role_that_can_act_on_it(name, origin, steps):
     life = Life(name, origin)
