@@ -127,13 +127,26 @@ def worklist(svc: Services, caller: Caller, limit: int = 50) -> list[CaseSummary
     now = svc.clock.now()
     with svc.uow(write=False) as uow:
         svc.units.refresh(uow.session)
-        waiting = sa.and_(scope_of(svc, caller).sql(), waiting_on(svc, caller))
+        rows = _urgent_first(uow, sa.and_(scope_of(svc, caller).sql(), waiting_on(svc, caller)), limit)
         co = _co_handling(caller)
-        rows = list(uow.session.exec(
-            select(CaseRow).where(CaseRow.closed == False, sa.or_(waiting, co) if co is not None  # noqa: E712
-                                  else waiting)
-            .order_by(CaseRow.due_at.asc().nulls_last(), CaseRow.id).limit(limit)))
+        if co is not None:  # a query of its own, so the first keeps to its index order
+            seen = {r.id for r in rows}
+            extra = [r for r in _urgent_first(uow, co, limit) if r.id not in seen]
+            rows = sorted(rows + extra, key=_urgency)[:limit]
     return [summarize(svc, caller, r, now) for r in rows]
+
+
+def _urgent_first(uow, condition: Any, limit: int) -> list[CaseRow]:
+    """Open cases meeting ``condition``, most urgent first: ``due_at ASC NULLS LAST, id`` (the order of
+    the ``(holder_unit | escalation_unit, closed, due_at)`` indexes, so the database need not sort)."""
+    return list(uow.session.exec(
+        select(CaseRow).where(CaseRow.closed == False, condition)  # noqa: E712
+        .order_by(CaseRow.due_at.asc().nulls_last(), CaseRow.id).limit(limit)))
+
+
+def _urgency(row: CaseRow) -> tuple[bool, Any, int]:
+    due = as_utc(row.due_at)
+    return (due is None, due or datetime.min.replace(tzinfo=timezone.utc), row.id)
 
 
 def _like(column: Any, value: str) -> Any:
