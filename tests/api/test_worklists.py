@@ -3,7 +3,7 @@ co-handled cases, and reports outside every grid in the street's or district's t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -54,6 +54,8 @@ def test_the_most_overdue_case_comes_before_a_green_one_with_hours_left(api, clo
     api.ok("demo-community", fresh, "dispatch", {"department": "dept-housing"})
     lines = {c["number"]: c for c in worklist(api, "demo-housing")}
     overdue, green = lines[late], lines[fresh]
+    hours = lambda at: (datetime.fromisoformat(at) - clock.now()).total_seconds() / 3600  # noqa: E731
+    assert hours(overdue["due_at"]) == -110 and 0 < hours(green["due_at"]) < 24  # 110 h late, 18 h left
     assert overdue["overdue"] and overdue["sla"]["light"] == "red" and overdue["sla"]["left_s"] < 0
     assert not green["overdue"] and green["sla"]["light"] == "green" and green["sla"]["left_s"] > 0
     # sorting by the next timer (the overdue case's next repeat) would have put the green case first
