@@ -1,11 +1,15 @@
 """Drive gridflow's HTTP API the way a district dispatch center does in a morning.
 
-1. The 12345 hotline logs two calls (one with the caller's phone, so the caller gets a case token).
-2. The community dispatcher pulls its worklist, routes each new case to a department by category,
-   sending the version it read (If-Match) and an Idempotency-Key so a retried request never acts twice.
-3. The housing department acknowledges and replies; the urban-management department sits on its case.
-4. The caller follows the case with the token and rates it; the grid worker verifies on site.
-5. The supervisor reads the worklist lights and the 三率 for the district.
+1. The 12345 hotline logs two calls as ``hotline_request`` cases (one with the caller's phone, so the caller
+   gets a case token and is recorded as the one it was logged for).
+2. The hotline operator pulls its worklist (most urgent first), routes each new request to a unit by
+   category with an urgency class, sending the version it read (If-Match) and an Idempotency-Key so a
+   retried request never acts twice.
+3. The housing department signs for it, calls the requester and replies; the urban-management
+   department sits on its case.
+4. The hotline centre calls the requester back; the caller rates with the case token (recorded as the
+   resident of that case, never as the operator).
+5. The supervisor reads the lights and the 三率 for the district.
 
 Start a server first (``gridflow serve``), then::
 
@@ -23,10 +27,10 @@ from typing import Any
 
 import httpx
 
-#: Which department a category goes to (a city keeps this table in its dispatch rules).
-ROUTING = {"0301": "dept-housing", "0302": "dept-housing", "0101": "dept-urban", "0202": "dept-urban"}
-TOKENS = {"hotline": "demo-hotline", "community": "demo-community", "housing": "demo-housing",
-          "grid_worker": "demo-grid-worker", "supervisor": "demo-supervisor"}
+#: Which department a category goes to, and how urgent it is (a city keeps this table in its dispatch rules).
+ROUTING = {"0301": ("dept-housing", "general"), "0302": ("dept-housing", "utilities"),
+           "0101": ("dept-urban", "general"), "0202": ("dept-urban", "complex")}
+TOKENS = {"hotline": "demo-hotline", "housing": "demo-housing", "supervisor": "demo-supervisor"}
 
 
 def call(client: httpx.Client, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -49,42 +53,47 @@ def act(client: httpx.Client, token: str, number: str, action: str, version: int
 def run(client: httpx.Client, say=print) -> dict[str, Any]:
     # 1. Intake: the hotline logs calls; a caller who leaves a phone number gets a token to follow the case.
     calls = [
-        {"category": "0301", "title": "楼道漏水", "description": "3单元楼道顶部漏水",
-         "unit": "37060200100101", "location": {"address": "海港路12号3单元"},
-         "reporter": {"name": "李明", "phone": "13812345678"}, "channel": "hotline"},
-        {"category": "0101", "title": "井盖破损", "description": "路口井盖破损", "unit": "37060200100102",
+        {"workflow": "hotline_request", "category": "0301", "title": "楼道漏水",
+         "description": "3单元楼道顶部漏水", "unit": "37060200100101",
+         "location": {"address": "海港路12号3单元"}, "reporter": {"name": "李明", "phone": "13812345678"},
          "channel": "hotline"},
+        {"workflow": "hotline_request", "category": "0101", "title": "井盖破损",
+         "description": "路口井盖破损", "unit": "37060200100102", "channel": "hotline"},
     ]
     reported = [call(client, TOKENS["hotline"], "POST", "/cases", json=c).json() for c in calls]
     for r in reported:
         say(f"hotline  reported {r['number']} ({r['state']})")
 
-    # 2. Triage: the community dispatcher works its worklist, most urgent first.
-    worklist = call(client, TOKENS["community"], "GET", "/worklist").json()["data"]
+    # 2. Dispatch: the hotline operator works its worklist, most urgent first.
+    worklist = call(client, TOKENS["hotline"], "GET", "/worklist").json()["data"]
     ours = {r["number"] for r in reported}
     for case in worklist:
-        if case["number"] not in ours or case["state"] != "reported":
+        if case["number"] not in ours or case["state"] != "accepted":
             continue
-        department = ROUTING.get(case["category"], "dept-urban")
-        result = act(client, TOKENS["community"], case["number"], "dispatch", case["version"],
-                     {"department": department, "instructions": "请于时限内签收处理"})
-        say(f"community dispatched {case['number']} to {department} [{case['sla']['light']}] -> "
+        unit, urgency = ROUTING.get(case["category"], ("dept-urban", "general"))
+        result = act(client, TOKENS["hotline"], case["number"], "dispatch", case["version"],
+                     {"unit": unit, "urgency": urgency, "request_type": "help",
+                      "instructions": "请于时限内签收处理"})
+        say(f"hotline  dispatched {case['number']} to {unit} ({urgency}) [{case['sla']['light']}] -> "
             f"{result['state']} v{result['version']}")
 
-    # 3. Response: the housing department acknowledges and replies.
+    # 3. Response: the housing department signs for it, calls the requester and replies.
     leak = reported[0]["number"]
     case = call(client, TOKENS["housing"], "GET", f"/cases/{leak}").json()
     say(f"housing  sees {leak}: contact {case['reporter_name']} {case['reporter_phone']}, "
         f"may {', '.join(case['allowed_actions'])}")
-    step = act(client, TOKENS["housing"], leak, "acknowledge", case["version"])
+    step = act(client, TOKENS["housing"], leak, "sign_for", case["version"])
+    step = act(client, TOKENS["housing"], leak, "contact_requester", step["version"],
+               {"reached": True, "notes": "已约定上门时间"})
     step = act(client, TOKENS["housing"], leak, "reply", step["version"], {"result": "已更换破损水管"})
     say(f"housing  replied on {leak} -> {step['state']}")
 
-    # 4. Feedback and review: the caller rates with the case token; the grid worker verifies on site.
+    # 4. Call-back and rating: the centre calls back; the caller rates with the case token.
+    step = act(client, TOKENS["hotline"], leak, "call_back", step["version"], {"reached": True})
     resident_token = reported[0]["resident_token"]
-    step = act(client, resident_token, leak, "rate", step["version"], {"rating": "satisfied"})
-    step = act(client, TOKENS["grid_worker"], leak, "verify_pass", step["version"])
-    say(f"resident rated, grid worker verified -> {step['state']}")
+    step = act(client, resident_token, leak, "rate", step["version"],
+               {"rating": "satisfied", "resolved": True})
+    say(f"hotline  called back, resident rated -> {step['state']}")
 
     # 5. Supervision: lights on the district's worklist, and the three rates.
     board = call(client, TOKENS["supervisor"], "GET", "/cases", params={"closed": "false"}).json()["data"]

@@ -15,11 +15,12 @@ def _prepared(boundary: str):
     return prep(wkt.loads(boundary))
 
 
-def locate_grid(units: Iterable, lat: float, lon: float) -> str | None:
-    """The code of the grid containing (lat, lon), or None. Coordinates are WGS-84 degrees (x=lon, y=lat)."""
+def locate_grid(units: Iterable, lat: float, lon: float, kind: str = "grid") -> str | None:
+    """The code of the grid (or unit of ``kind``) containing (lat, lon), or None. Coordinates are WGS-84
+    degrees (x=lon, y=lat)."""
     point = Point(lon, lat)
     for unit in units:
-        if unit.kind == "grid" and unit.boundary_wkt and _prepared(unit.boundary_wkt).contains(point):
+        if unit.kind == kind and unit.boundary_wkt and _prepared(unit.boundary_wkt).contains(point):
             return unit.code
     return None
 

@@ -266,6 +266,11 @@ class CasePublic(_Out):
     breach_count: int
     version: int
     sla: SlaPublic
+    due_at: datetime | None = Field(None, description="earliest due instant of the running deadlines")
+    suspended: bool = Field(False, description="the SLA is paused (挂起)")
+    escalated: int = Field(0, description="the escalation level the case is at (0: not escalated)")
+    overdue: bool = Field(False, description="a deadline of the open case has passed")
+    escalation_alert: bool = Field(False, description="at the top of its ladder: nowhere left to escalate")
 
 
 class CasesPublic(BaseModel):

@@ -43,6 +43,9 @@ EXTENSIONS_APPROVED_KEY = "extensions_approved"
 EXTENSION_TOTAL_KEY = "extension_total_s"
 #: The reason of an approved extension as told to the requester (the resident).
 EXTENSION_REASON_KEY = "extension_reason_for_requester"
+#: ``assign: actor`` hands the case to the unit of whoever takes the action (提级办理: the upper unit takes
+#: it).
+ASSIGN_ACTOR = "actor"
 
 #: What an action is, whatever a workflow calls it: statistics read kinds, never action names.
 ACTION_KINDS = frozenset({
@@ -191,12 +194,25 @@ class ActionDef:
 
 @dataclass(frozen=True, slots=True)
 class EscalationLadder:
+    """The levels a case climbs, and who works it at each level (``handlers``: level -> roles).
+
+    A case escalated to a level is on the worklists of that level's handlers at the unit the service
+    routed it to (``escalation_unit``); they have the upper-level actions on it (改派, 提级办理, 重办, 督办).
+    """
+
     levels: tuple[str, ...]
     labels: Mapping[str, Label] = field(default_factory=lambda: MappingProxyType({}))
+    handlers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def top(self) -> int:
         return len(self.levels) - 1
+
+    def handlers_at(self, level: int) -> tuple[str, ...]:
+        """The roles working a case escalated to ``level`` (an index into the ladder)."""
+        if not 0 <= level < len(self.levels):
+            return ()
+        return self.handlers.get(self.levels[level], ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from .case import (
 from .clock import ensure_aware
 from .clocks import coalesce, extra_seconds, nominal_seconds, retimed_total
 from .definition import (
-    ASSIGN_DISPATCHER, ASSIGN_ORIGIN, BREACH_NOTIFY, DISPATCHER_KEY, EXTENSION_TOTAL_KEY,
+    ASSIGN_ACTOR, ASSIGN_DISPATCHER, ASSIGN_ORIGIN, BREACH_NOTIFY, DISPATCHER_KEY, EXTENSION_TOTAL_KEY,
     EXTENSIONS_APPROVED_KEY, CASE_LEVEL, HOLDER, RETURNED_BY_KEY, ActionDef, Label, Route, StateDef, TimerDef,
     WorkflowDefinition,
 )
@@ -240,8 +240,10 @@ class Engine:
 
     def open(self, number: str, actor: Actor, now: datetime, *, payload: Mapping[str, Any] | None = None,
              origin_unit: str | None = None, holder_unit: str | None = None,
-             data: Mapping[str, Any] | None = None) -> Decision:
-        """Start a case in the initial state, with the initial state's timers running."""
+             data: Mapping[str, Any] | None = None, reported: Mapping[str, Any] | None = None) -> Decision:
+        """Start a case in the initial state, with the initial state's timers running.
+
+        ``reported``: facts the intake adds to ``CaseReported`` (the channel, on whose behalf)."""
         now = ensure_aware(now, "now")
         defn = self.definition
         blank = CaseSnapshot(
@@ -252,7 +254,7 @@ class Engine:
         )
         w = _Work(blank, now)
         w.event("CaseReported", actor, state=defn.initial, workflow=defn.key, origin_unit=origin_unit,
-                **({"payload": dict(payload)} if payload else {}))
+                **({"payload": dict(payload)} if payload else {}), **dict(reported or {}))
         self._enter(w, defn.initial, actor, resumed=set())
         return w.decision()
 
@@ -533,6 +535,8 @@ class Engine:
             target = w.case.origin_unit
         elif assign == ASSIGN_DISPATCHER:
             target = data.get(DISPATCHER_KEY) or w.case.origin_unit
+        elif assign == ASSIGN_ACTOR:  # 提级办理: the taker's unit holds the case
+            target = actor.unit
         elif assign.startswith("$data."):
             target = data.get(assign[6:])
         else:  # a unit the actor names: the actor's unit dispatched the case

@@ -110,23 +110,62 @@ def _extension_within_limits(ctx: GuardContext) -> GuardResult:
         return (f"extensions may add at most {limits.max_total} altogether; {round(used / 3600, 2)} h "
                 f"already granted, {requested} more would exceed it")
     return True
+#: The identity of the resident holding a case's token: one of its own per case, never the staff member
+#: who logged the report for them.
+RESIDENT_PREFIX = "resident:"
+
+
+def resident_identity(number: str) -> str:
+    return f"{RESIDENT_PREFIX}{number}"
+
+
+def _reported_it(ctx: GuardContext) -> bool:
+    if ctx.actor.id.startswith(RESIDENT_PREFIX):
+        return ctx.actor.role == "resident" and ctx.actor.id == resident_identity(ctx.case.number)
+    return ctx.actor.id == ctx.case.reporter
 
 
 def _is_reporter(ctx: GuardContext) -> GuardResult:
     if ctx.actor.role == "system":
         return True
-    return ctx.actor.id == ctx.case.reporter or "only the person who reported the case may do this"
+    return _reported_it(ctx) or "only the person who reported the case may do this"
 
 
 def _own_case_if_resident(ctx: GuardContext) -> GuardResult:
     """Residents act only on cases they reported; staff act on behalf of residents (回访)."""
     if ctx.actor.role != "resident":
         return True
-    return ctx.actor.id == ctx.case.reporter or "residents may only act on cases they reported"
+    return _reported_it(ctx) or "residents may only act on cases they reported"
+
+
+#: Case data the service keeps when it routes an escalation: the escalation unit, then every unit above it.
+ESCALATION_UNITS = "escalation_units"
+
+
+def _at_escalation_unit(ctx: GuardContext) -> GuardResult:
+    """Upper-level actions (改派, 提级办理, 重办 from above) are for the unit the case was escalated to, or a
+    unit above it. The service records that chain in the case data as it routes the escalation, so the
+    guard needs no unit tree."""
+    if ctx.actor.role == "system":
+        return True
+    chain = ctx.case.data.get(ESCALATION_UNITS) or ()
+    if not chain:
+        return "the case has not been escalated to any unit: this is for the unit it is escalated to"
+    if ctx.actor.unit is not None and ctx.actor.unit in chain:
+        return True
+    return f"only the escalation unit {chain[0]} or a unit above it may do this"
 
 
 def _can_escalate(ctx: GuardContext) -> GuardResult:
     return ctx.case.escalation_level < ctx.case.escalation_top or "the case is already at the top level"
+
+
+def _own_unit_holds(ctx: GuardContext) -> GuardResult:
+    """For what only the unit holding the case may do (a community reworking a case it handled itself)."""
+    if ctx.actor.role == "system":
+        return True
+    return (ctx.actor.unit is not None and ctx.actor.unit == ctx.case.holder_unit) \
+        or f"only the unit holding the case ({ctx.case.holder_unit}) may do this"
 
 
 def _not_self_merge(ctx: GuardContext) -> GuardResult:
@@ -204,5 +243,7 @@ def default_guards() -> GuardRegistry:
             "part_to_answer": _part_to_answer,
             "part_to_close": _part_to_close,
             "supervision_order_open": _supervision_order_open,
+            "at_escalation_unit": _at_escalation_unit,
+            "own_unit_holds": _own_unit_holds,
         }
     )

@@ -6,8 +6,8 @@ from types import MappingProxyType
 from typing import Any
 
 from .definition import (
-    ACTION_KINDS, ASSIGN_DISPATCHER, ASSIGN_ORIGIN, FIELD_TYPES, RETURN_VERDICTS, ROUTE_OPERATORS, ActionDef,
-    FieldSpec, Route,
+    ACTION_KINDS, ASSIGN_ACTOR, ASSIGN_DISPATCHER, ASSIGN_ORIGIN, FIELD_TYPES, RETURN_VERDICTS,
+    ROUTE_OPERATORS, ActionDef, FieldSpec, Route,
 )
 from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
 
@@ -40,10 +40,11 @@ def _action(s: Scope, aname: Any, araw: Any) -> ActionDef | None:
     fields = _fields(s, araw, path, el)
     field_names = {f.name for f in fields}
     assign = araw.get("assign")
-    if assign is not None and assign not in (ASSIGN_ORIGIN, ASSIGN_DISPATCHER) and assign not in field_names \
+    if assign is not None and assign not in (ASSIGN_ORIGIN, ASSIGN_DISPATCHER, ASSIGN_ACTOR) \
+            and assign not in field_names \
             and not (isinstance(assign, str) and assign.startswith("$data.") and len(assign) > 6):
         c.add(path + ("assign",), el, f"assign names {assign!r}, which is neither 'origin', 'dispatcher', "
-                                      "'$data.<key>' nor a field of this action")
+                                      "'actor', '$data.<key>' nor a field of this action")
     sets = _sets(s, araw, path, el, field_names)
     extend = _extend(s, araw, path, el, fields)
     routes = _routes(s, araw, path, el, fields)

@@ -61,15 +61,17 @@ def parse_stages(c: Collector, data: dict) -> dict[str, Label]:
     return stages
 
 
-def parse_escalation(c: Collector, data: dict) -> EscalationLadder:
+def parse_escalation(c: Collector, data: dict, roles: tuple[str, ...] = ()) -> EscalationLadder:
+    """The ladder, its labels and who works each level (``handlers``; when omitted, each level's
+    dispatcher or the supervisor, as far as the workflow declares them)."""
     esc_raw = data.get("escalation") or {}
-    ladder = EscalationLadder(DEFAULT_LADDER)
+    ladder = EscalationLadder(DEFAULT_LADDER, handlers=default_handlers(DEFAULT_LADDER, roles))
     if not isinstance(esc_raw, dict):
         c.add(("escalation",), "escalation", "escalation must be a mapping with a 'ladder'")
         return ladder
     if not esc_raw:
         return ladder
-    unknown_keys(c, esc_raw, {"ladder", "labels"}, ("escalation",), "escalation")
+    unknown_keys(c, esc_raw, {"ladder", "labels", "handlers"}, ("escalation",), "escalation")
     levels = names(c, esc_raw.get("ladder"), ("escalation", "ladder"), "escalation", "ladder")
     if not levels:
         c.add(("escalation", "ladder"), "escalation", "the escalation ladder needs at least one level")
@@ -83,7 +85,48 @@ def parse_escalation(c: Collector, data: dict) -> EscalationLadder:
         if lvl not in levels:
             c.add(("escalation", "labels", lvl), "escalation", f"label for unknown level {lvl!r}")
         labels[lvl] = label(c, lab, ("escalation", "labels", lvl), f"level {lvl}", lvl)
-    return EscalationLadder(levels, MappingProxyType(labels))
+    handlers = (_handlers(c, esc_raw, levels, roles) if "handlers" in esc_raw
+                else default_handlers(levels, roles))
+    return EscalationLadder(levels, MappingProxyType(labels), MappingProxyType(handlers))
+
+
+#: Who works a level when a workflow does not say: the dispatcher of a unit of that kind, else the supervisor.
+_LEVEL_ROLES = {"community": "community_dispatcher", "street": "street_dispatcher",
+                "district": "district_dispatcher"}
+
+
+def default_handlers(levels: tuple[str, ...], roles: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for lvl in levels:
+        own = _LEVEL_ROLES.get(lvl)
+        picked = tuple(r for r in (own, "supervisor") if r in roles)
+        out[lvl] = picked[:1]
+    return {lvl: rs for lvl, rs in out.items() if rs}
+
+
+def _handlers(c: Collector, esc_raw: dict, levels: tuple[str, ...],
+              roles: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    raw = esc_raw.get("handlers")
+    path = ("escalation", "handlers")
+    if not isinstance(raw, dict):
+        c.add(path, "escalation", "handlers must map each ladder level to the roles that work it")
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for lvl, rraw in raw.items():
+        if lvl not in levels:
+            c.add(path + (lvl,), "escalation",
+                  f"handlers for unknown level {lvl!r} (levels: {', '.join(levels)})")
+            continue
+        lroles = names(c, rraw, path + (lvl,), f"level {lvl}", "handlers")
+        for i, r in enumerate(lroles):
+            if r not in roles:
+                c.add(item(raw, lvl, i, path), f"level {lvl}",
+                      f"handler role {r!r} is not one of the workflow's roles")
+        out[str(lvl)] = lroles
+    for lvl in levels:
+        if not out.get(lvl):
+            c.add(path, "escalation", f"level {lvl!r} has no handlers: name the roles that work it")
+    return out
 
 
 def parse_intake(c: Collector, data: dict) -> IntakeDef:

@@ -107,7 +107,7 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
     name, version, label, default_calendar = parse_header(c, data, calendar_names)
     roles = parse_roles(c, data)
     stages = parse_stages(c, data)
-    ladder = parse_escalation(c, data)
+    ladder = parse_escalation(c, data, roles)
     states_raw, actions_raw = _sections(c, data)
     scope = Scope(c, guards, calendar_names, default_calendar, role_set(roles),
                   frozenset(map(str, states_raw)))

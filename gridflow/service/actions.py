@@ -53,13 +53,15 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
     request_hash = hashlib.sha256(canonical_json(
         {"number": cmd.number, "action": cmd.action, "payload": dict(cmd.payload)}).encode()).hexdigest() \
         if cmd.idempotency_key else ""
+    # Scoped to the identity that sent it: a resident acting with its case token is ``resident:<number>``,
+    # never the staff member who logged the case, so neither can replay the other's request.
     idem_key = f"{cmd.actor.id}:{cmd.idempotency_key}" if cmd.idempotency_key else None
     if idem_key and len(idem_key) > 200:
         raise PayloadInvalid("Idempotency-Key is too long (at most 160 characters)")
     try:
         with svc.uow() as uow:
             if idem_key:
-                replay = _replay(uow, idem_key, request_hash)
+                replay = _replay(uow, idem_key, request_hash, cmd.idempotency_key)
                 if replay is not None:
                     return replay
             case = uow.cases.load(cmd.number)
@@ -81,7 +83,7 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
     except ConcurrentWrite:
         if idem_key:  # the same key won a race in another transaction: answer as it did
             with svc.uow(write=False) as uow:
-                replay = _replay(uow, idem_key, request_hash)
+                replay = _replay(uow, idem_key, request_hash, cmd.idempotency_key)
                 if replay is not None:
                     return replay
         raise VersionConflict(f"case {cmd.number} changed concurrently; reload it and try again",
@@ -90,13 +92,13 @@ def take_action(svc: Services, cmd: TakeAction) -> ActionResult:
     return result
 
 
-def _replay(uow: UnitOfWork, key: str, request_hash: str) -> ActionResult | None:
+def _replay(uow: UnitOfWork, key: str, request_hash: str, client_key: str | None) -> ActionResult | None:
     prior = uow.cases.prior_result(key)
     if prior is None:
         return None
     if prior.request_hash != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was already used for a different request",
-                                  key=key.split(":", 1)[1])
+                                  key=client_key)
     r = prior.result
     return ActionResult(r["number"], r["state"], r["version"], tuple(r.get("events", [])), replayed=True)
 

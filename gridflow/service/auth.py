@@ -15,6 +15,7 @@ from sqlmodel import select
 from ..adapters.orm import CaseRow
 from ..engine.case import Actor
 from ..engine.errors import Forbidden, GridflowError
+from ..engine.guards import resident_identity
 from ..engine.roles import STAFF_ROLES
 from .admin import key_for_token
 from .context import Services
@@ -88,8 +89,9 @@ def authenticate(svc: Services, token: str | None) -> Caller:
                                .where(CaseRow.resident_token_hash == hash_token(token))).first()
     if row is None:
         raise Unauthorized("unknown or revoked credentials")
-    number, reporter = row
-    return Caller(reporter or f"case:{number}", "resident", None, "", number)
+    number, _ = row
+    # The resident's own identity for this case, never the staff member who logged the report for them.
+    return Caller(resident_identity(number), "resident", None, "", number)
 
 
 def authenticate_attempt(svc: Services, throttle: Throttle, address: str, token: str | None) -> Caller:

@@ -57,6 +57,14 @@ class CaseSummary:
     breach_count: int
     version: int
     sla: SlaLight
+    #: The earliest due instant of the running deadlines (what worklists sort on).
+    due_at: datetime | None = None
+    #: Flags a worklist shows: the SLA is paused (挂起), the level it is escalated to (0: not escalated), a
+    #: deadline has passed, and the case is at the top of its ladder with nowhere left to climb.
+    suspended: bool = False
+    escalated: int = 0
+    overdue: bool = False
+    escalation_alert: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +115,14 @@ def _sla(svc: Services, row: CaseRow, now: datetime) -> tuple[Any, SlaLight]:
     return (engine, snap), SlaLight(s["light"], s["left_s"], s["due_at"], s["deadline"], label)
 
 
+def _flags(row: CaseRow, sla: SlaLight, snap: Any) -> dict[str, Any]:
+    return dict(
+        due_at=row.due_at, suspended=bool(row.suspended), escalated=row.escalation_level,
+        overdue=not row.closed and (row.breach_count > 0 or sla.light == "red"),
+        escalation_alert=bool(snap.data.get("escalation_alerts")) and not row.closed,
+    )
+
+
 def _summary_fields(svc: Services, row: CaseRow, sla: SlaLight, seen: Exposure) -> dict[str, Any]:
     defn = svc.catalog.get(row.workflow, row.workflow_version)
     st = defn.states.get(row.state)
@@ -126,8 +142,9 @@ def _summary_fields(svc: Services, row: CaseRow, sla: SlaLight, seen: Exposure) 
 def summarize(svc: Services, caller: Caller | None, row: CaseRow, now: datetime | None = None, *,
               export: bool = False) -> CaseSummary:
     """The case as a line of a list, worklist or export: its title masked as the caller may see it."""
-    _, sla = _sla(svc, row, now or svc.clock.now())
-    return CaseSummary(**_summary_fields(svc, row, sla, exposure(caller, row, export=export)))
+    (_, snap), sla = _sla(svc, row, now or svc.clock.now())
+    return CaseSummary(**_summary_fields(svc, row, sla, exposure(caller, row, export=export)),
+                       **_flags(row, sla, snap))
 
 
 def get_case(svc: Services, caller: Caller, number: str) -> CaseDetail:
@@ -138,7 +155,8 @@ def get_case(svc: Services, caller: Caller, number: str) -> CaseDetail:
     seen = exposure(caller, row)
     contact = contact_for(caller, row)
     return CaseDetail(
-        **_summary_fields(svc, row, sla, seen), description=contact.description, origin_unit=row.origin_unit,
+        **_summary_fields(svc, row, sla, seen), **_flags(row, sla, snap), description=contact.description,
+        origin_unit=row.origin_unit,
         community_code=row.community_code, street_code=row.street_code, district_code=row.district_code,
         address=contact.address, lat=contact.lat, lon=contact.lon, reporter_id=contact.reporter_id,
         reporter_name=contact.name, reporter_phone=contact.phone, contact_masked=not seen.text,

@@ -15,8 +15,10 @@ from ..adapters.ports import NewCase
 from ..engine.case import Actor
 from ..engine.errors import PayloadInvalid, RoleNotAllowed
 from ..engine.payload import PAYLOAD_BOUNDS, check_json, clean_attachments
-from ..engine.roles import REPORTER_ROLES
+from ..engine.guards import resident_identity
+from ..engine.roles import REPORTER_ROLES, STAFF_ROLES
 from .context import Services
+from .masking import mask_name
 from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
 from .tokens import hash_token, new_token
 
@@ -54,12 +56,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
     now = svc.clock.now()
     with svc.uow() as uow:
         svc.units.refresh(uow.connection)
-        # Where the problem is decides who owns it (属地): an explicit unit, else the grid the
-        # coordinates fall in, else the reporter's own unit.
-        unit_code = cmd.unit
-        if unit_code is None and cmd.lat is not None and cmd.lon is not None:
-            unit_code = locate_grid(svc.units.all(), cmd.lat, cmd.lon)
-        unit_code = unit_code or cmd.reporter.unit
+        unit_code = _place_of(svc, cmd)
         unit = svc.units.get(unit_code)
         if unit is None:
             raise PayloadInvalid(
@@ -79,9 +76,39 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
             resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
         decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
                                data={**cmd.data, **({"confidential": True} if cmd.confidential else {})},
-                               payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code})
+                               payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code},
+                               reported=_reported_facts(cmd, filed.number))
         case, events = apply_decision(svc, uow, filed, decision)
         uow.commit()
     svc.publish(change_of(case, events, "report"))
     return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events),
                         resident_token=token)
+
+
+def _place_of(svc: Services, cmd: ReportCase) -> str | None:
+    """Where the problem is decides who owns it (属地): an explicit unit, else the grid the coordinates fall
+    in; a point outside every grid goes to the triage pool of the street it lies in, else of the district
+    (the one it lies in, else the reporter's); without coordinates, the reporter's own unit."""
+    if cmd.unit is not None:
+        return cmd.unit
+    if cmd.lat is None or cmd.lon is None:
+        return cmd.reporter.unit
+    units = svc.units.all()
+    for kind in ("grid", "street", "district"):
+        found = locate_grid(units, cmd.lat, cmd.lon, kind)
+        if found is not None:
+            return found
+    district = svc.units.ancestor_of_kind(cmd.reporter.unit, "district")
+    return district.code if district is not None else cmd.reporter.unit
+
+
+def _reported_facts(cmd: ReportCase, number: str) -> dict[str, Any]:
+    """The channel, and — when a staff member (a hotline operator, a grid worker) logs the report for a
+    resident — on whose behalf: the resident's own identity for this case (the one its token acts as) and
+    the contact's name, masked as everywhere else. The staff member stays the one who reported it."""
+    facts: dict[str, Any] = {"channel": cmd.channel}
+    if cmd.reporter.role in STAFF_ROLES and (cmd.reporter_name or cmd.reporter_phone):
+        facts["on_behalf_of"] = resident_identity(number)
+        if cmd.reporter_name:
+            facts["on_behalf_of_name"] = mask_name(cmd.reporter_name)
+    return facts

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from ..adapters.orm import CaseRow
 from ..engine.errors import GridflowError
+from ..engine.worklists import CO_HANDLER_ROLE, STAND_INS, SUPERVISION_ROLE, worklist_rule
 from .auth import Caller
 from .case_view import CaseSummary, summarize
 from .context import Services
@@ -119,18 +120,99 @@ def list_cases(svc: Services, caller: Caller, f: CaseFilter = CaseFilter(), curs
 
 
 def worklist(svc: Services, caller: Caller, limit: int = 50) -> list[CaseSummary]:
-    """The open cases waiting on the caller's unit and role, the most urgent deadline first."""
+    """The open cases on the caller's worklist (:mod:`gridflow.engine.worklists` says which), most urgent
+    first: most overdue first, then least time left (``due_at``), then the oldest; cases without a running
+    deadline last."""
     limit = max(1, min(limit, MAX_PAGE))
     now = svc.clock.now()
-    waiting = CaseRow.holder_roles.contains(f",{caller.role},", autoescape=True)
-    if caller.role in ("street_dispatcher", "district_dispatcher") and caller.unit:
-        waiting = sa.or_(waiting, CaseRow.escalation_unit == caller.unit)
-    elif caller.role == "supervisor":
-        waiting = sa.or_(waiting, CaseRow.supervised == True,  # noqa: E712
-                         CaseRow.escalation_unit == caller.unit if caller.unit else sa.false())
     with svc.uow(write=False) as uow:
         svc.units.refresh(uow.session)
-        rows = list(uow.session.exec(
-            select(CaseRow).where(scope_of(svc, caller).sql(), CaseRow.closed == False, waiting)  # noqa: E712
-            .order_by(CaseRow.next_due_at.is_(None), CaseRow.next_due_at, CaseRow.id).limit(limit)))
+        rows = _urgent_first(uow, sa.and_(scope_of(svc, caller).sql(), waiting_on(svc, caller)), limit)
+        co = _co_handling(caller)
+        if co is not None:  # a query of its own, so the first keeps to its index order
+            seen = {r.id for r in rows}
+            extra = [r for r in _urgent_first(uow, co, limit) if r.id not in seen]
+            rows = sorted(rows + extra, key=_urgency)[:limit]
     return [summarize(svc, caller, r, now) for r in rows]
+
+
+def _urgent_first(uow, condition: Any, limit: int) -> list[CaseRow]:
+    """Open cases meeting ``condition``, most urgent first: ``due_at ASC NULLS LAST, id`` (the order of
+    the ``(holder_unit | escalation_unit, closed, due_at)`` indexes, so the database need not sort)."""
+    return list(uow.session.exec(
+        select(CaseRow).where(CaseRow.closed == False, condition)  # noqa: E712
+        .order_by(CaseRow.due_at.asc().nulls_last(), CaseRow.id).limit(limit)))
+
+
+def _urgency(row: CaseRow) -> tuple[bool, Any, int]:
+    due = as_utc(row.due_at)
+    return (due is None, due or datetime.min.replace(tzinfo=timezone.utc), row.id)
+
+
+def _like(column: Any, value: str) -> Any:
+    return column.contains(f",{value},", autoescape=True)
+
+
+def waiting_on(svc: Services, caller: Caller) -> Any:
+    """SQL for :func:`gridflow.engine.worklists.on_worklist`, for the caller's role at the caller's unit
+    (the caller's scope is added by the query)."""
+    role, unit = caller.role, caller.unit
+    arms = [_like(CaseRow.holder_roles, role)]
+    kind = _kind(svc, unit)
+    if unit is not None and kind in STAND_INS and STAND_INS[kind] == role:
+        arms.extend(_stand_in_arms(kind, unit))
+    levels = _escalation_arm(svc, role)
+    if unit is not None and levels is not None:
+        arms.append(sa.and_(CaseRow.escalation_unit == unit, levels))
+    if role == SUPERVISION_ROLE:
+        arms.append(CaseRow.supervised == True)  # noqa: E712
+    return sa.or_(*arms)
+
+
+def _kind(svc: Services, unit: str | None) -> str | None:
+    info = svc.units.get(unit)
+    return info.kind if info is not None else None
+
+
+def _lowest_area_is(kind: str, unit: str) -> Any:
+    """The case lies in ``unit`` (of ``kind``) and in no area below it."""
+    if kind == "community":
+        return CaseRow.community_code == unit
+    if kind == "street":
+        return sa.and_(CaseRow.community_code.is_(None), CaseRow.street_code == unit)
+    return sa.and_(CaseRow.community_code.is_(None), CaseRow.street_code.is_(None),
+                   CaseRow.district_code == unit)
+
+
+def _stand_in_arms(kind: str, unit: str) -> list[Any]:
+    """A dispatcher works what the case's place lacks a role for
+    (:class:`~gridflow.engine.worklists.CasePlace`)."""
+    arms = [sa.and_(_like(CaseRow.holder_roles, "department_handler"), CaseRow.holder_unit == unit)]
+    if kind in ("street", "district"):
+        arms.append(sa.and_(_like(CaseRow.holder_roles, "community_dispatcher"), _lowest_area_is(kind, unit)))
+        arms.append(sa.and_(_like(CaseRow.holder_roles, "grid_worker"), _lowest_area_is(kind, unit)))
+    else:  # a community's own case (filed at the community, in no grid)
+        arms.append(sa.and_(_like(CaseRow.holder_roles, "grid_worker"), CaseRow.community_code == unit,
+                            CaseRow.origin_unit == unit))
+    return arms
+
+
+def _escalation_arm(svc: Services, role: str) -> Any | None:
+    """Cases escalated to a level the role works (per workflow version), or None if it works none."""
+    by_levels: dict[frozenset[int], list[Any]] = {}
+    for defn in svc.catalog.all():
+        levels = worklist_rule(defn, role).escalation_levels
+        if levels:
+            by_levels.setdefault(levels, []).append(
+                sa.and_(CaseRow.workflow == defn.name, CaseRow.workflow_version == defn.version))
+    if not by_levels:
+        return None
+    return sa.or_(*(sa.and_(CaseRow.escalation_level.in_(sorted(levels)), sa.or_(*versions))
+                    for levels, versions in by_levels.items()))
+
+
+def _co_handling(caller: Caller) -> Any | None:
+    """A department's open co-handling parts (协办) are on its worklist."""
+    if caller.role != CO_HANDLER_ROLE or not caller.unit:
+        return None
+    return _like(CaseRow.co_units, caller.unit)

@@ -7,13 +7,15 @@ unit of work, so a change is written whole or not at all.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from ..adapters.ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
-from ..engine.case import Decision, Event
+from ..engine.case import CaseSnapshot, Decision, Event
 from ..engine.errors import PayloadInvalid, StoreUnavailable
 from ..engine.payload import EVENT_BOUNDS, json_problem
+from ..engine.worklists import route_escalation, routed
 from .context import Change, Services
 from .history import chain_hash
 
@@ -42,19 +44,8 @@ def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: D
                    extra_events: list[Event] | None = None) -> tuple[StoredCase, list[ChainedEvent]]:
     """Write one decision on ``case`` as read: events (hash-chained), the case (compare-and-set on its
     version), timers, outbox. Returns the case as saved and the events written."""
-    snap = decision.case
     events = list(extra_events or []) + list(decision.events)
-    escalation_unit = None
-    if decision.escalated_to:
-        target = svc.units.ancestor_of_kind(case.snapshot.origin_unit, decision.escalated_to)
-        if target is not None:
-            escalation_unit = target.code
-            events.append(Event("EscalationRouted", snap.updated_at, "system", "system",
-                                {"level": decision.escalated_to, "unit": target.code}))
-        else:
-            events.append(Event("EscalationRouted", snap.updated_at, "system", "system",
-                                {"level": decision.escalated_to, "unit": None,
-                                 "note": "no unit of that level above the case's origin"}))
+    snap, escalation_unit = _route_escalation(svc, case, decision, events)
     first_response = None
     if case.first_response_at is None and any(
             e.type == "ActionTaken"
@@ -67,6 +58,36 @@ def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: D
         snap, tuple(chained), decision.schedule, decision.cancel, decision.notifications, svc.clock.now(),
         escalation_unit, first_response))
     return saved, chained
+
+
+def _route_escalation(svc: Services, case: StoredCase, decision: Decision,
+                      events: list[Event]) -> tuple[CaseSnapshot, str | None]:
+    """Hand an escalated case to the unit of its new level above the case's place (``EscalationRouted``).
+
+    Where the place has no unit of that kind (a district without streets; a report outside every grid,
+    filed at its street or district) the nearest unit above serves it and the event says so; its handlers
+    then work the case at that unit's level. At the top of the ladder the case stays with the top unit,
+    flagged (``escalation_alerts``)."""
+    snap = decision.case
+    if any(e.type == "EscalationAlertRaised" for e in decision.events):
+        data = dict(snap.data)
+        data["escalation_alerts"] = int(data.get("escalation_alerts") or 0) + 1
+        snap = replace(snap, data=MappingProxyType(data))
+    if not decision.escalated_to:
+        return snap, None
+    place = [(u.code, u.kind) for u in svc.units.ancestors(snap.origin_unit)]
+    route = route_escalation(place, decision.escalated_to)
+    data = {"level": decision.escalated_to, "unit": route.unit}
+    if route.note:
+        data["note"] = route.note
+    if route.unit is not None and route.unit_kind != decision.escalated_to:
+        data["unit_kind"] = route.unit_kind
+    snap = routed(snap, route, svc.catalog.get(snap.workflow, snap.version))
+    if snap.escalation_level != decision.case.escalation_level:
+        data["level_reached"] = svc.catalog.get(snap.workflow, snap.version).escalation.levels[
+            snap.escalation_level]
+    events.append(Event("EscalationRouted", snap.updated_at, "system", "system", data))
+    return snap, route.unit
 
 
 def _refuse_unstorable(case: StoredCase, snap, events: list[Event]) -> None:

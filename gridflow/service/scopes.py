@@ -108,7 +108,9 @@ def scope_of(svc: Services, caller: Caller) -> Scope:
     if caller.unit is not None and svc.units.get(caller.unit) is None:  # a unit created since the last load
         with svc.uow(write=False) as uow:
             svc.units.refresh(uow.session, force=True)
-    return Scope(terms=_area(svc, caller.unit) + own)
+    # A unit sees the cases it holds, wherever they lie (a street a hotline request was dispatched to).
+    held = (("holder_unit", frozenset({caller.unit})),) if caller.unit else ()
+    return Scope(terms=_area(svc, caller.unit) + held + own)
 
 
 def may_name_unit(svc: Services, caller: Caller, code: str) -> bool:

@@ -112,7 +112,7 @@ def test_role_not_allowed_gets_403(api):
     number = api.report()["number"]
     r = api.act("demo-grid-worker", number, "dispatch", {"department": "dept-housing"})
     assert r.status_code == 403 and r.json()["code"] == "role_not_allowed"
-    assert r.json()["roles"] == ["community_dispatcher", "street_dispatcher"]
+    assert r.json()["roles"] == ["community_dispatcher", "street_dispatcher", "district_dispatcher"]
 
 
 def test_unknown_action_gets_404_unknown_action(api):

@@ -41,7 +41,7 @@ def test_states_are_annotated_and_coloured_by_stage(grid_event):
     text = to_mermaid(grid_event, "zh")
     assert "    %% 阶段: 部门响应" in text
     assert "    handling : 部门响应" in text
-    assert "    class dispatched,handling,suspended stage_response" in text
+    assert "    class dispatched,handling,taken_over,suspended stage_response" in text
     # one style per stage that has states (grid_event declares "report" for the channels, with none)
     assert text.count("classDef stage_") == len({s.stage for s in grid_event.states.values()}) == 5
     assert "    %% 升级层级: 社区 → 街道 → 区县 → 市" in text

@@ -82,7 +82,7 @@ def test_an_action_the_workflow_does_not_have_is_unknown(run):
 def test_a_role_that_may_not_take_the_action_is_refused(run):
     with pytest.raises(RoleNotAllowed) as err:
         run.act("dispatch", GRID, {"department": "housing"})
-    assert err.value.details["roles"] == ["community_dispatcher", "street_dispatcher"]
+    assert err.value.details["roles"] == ["community_dispatcher", "street_dispatcher", "district_dispatcher"]
     assert err.value.code == "role_not_allowed"
 
 

@@ -20,8 +20,11 @@ router = APIRouter(prefix=API_PREFIX, tags=["dispatch board"])
 @router.get("/worklist", response_model=CasesPublic, responses=responses(401, 422))
 def worklist(svc: ServicesDep, caller: CallerDep,
              limit: Annotated[int, Query(ge=1, le=lists.MAX_PAGE)] = 50) -> CasesPublic:
-    """Open cases waiting on the caller's unit and role, most urgent deadline first, each with its light
-    (green / yellow / red) and the working time left."""
+    """Open cases waiting on the caller's unit and role: held by it, escalated to it (改派, 提级办理, 督办 are
+    its to take), supervised, or co-handled by it. Most urgent first: the most overdue first, then the
+    least time left; cases with no running deadline last. Each carries its light (green / yellow / red),
+    the working time left and the flags `suspended`, `supervised`, `escalated` (the level), `overdue` and
+    `escalation_alert` (at the top of its ladder)."""
     return CasesPublic(data=lists.worklist(svc, caller, limit))
 
 
