@@ -3,10 +3,13 @@
 Cases arrive in the demo district's grids (more by day than by night); each
 party then acts after a delay drawn in its working time — community
 dispatchers triage (handle locally, reject, merge, refer to the street or
-dispatch), departments acknowledge, ask for extensions, suspend, return
-misrouted cases and reply, residents rate, grid workers verify. Some of them
-are late on purpose, so deadlines warn, breach and escalate, and supervisors
-step in. Time is a :class:`ManualClock` moved in small steps; the inline timer
+dispatch, now and then with a co-handling department, and recall a
+misdirected dispatch), departments sign for, ask for extensions and
+suspensions, return misrouted cases and reply, co-handlers sign for and answer
+their parts, residents rate, grid workers verify. Some of them are late on
+purpose, so deadlines warn, breach, are reminded (催办) and escalate; a street
+re-dispatches or takes over what reaches it, supervisors issue supervision
+orders and the units answer them. Time is a :class:`ManualClock` moved in small steps; the inline timer
 runner fires whatever fell due at each step, exactly as the thread runner would.
 """
 
@@ -42,6 +45,7 @@ CATEGORIES = [
     ("0601", "独居老人需帮扶", "dept-civil"), ("0701", "消防通道堵塞", "dept-emergency"),
     ("0801", "噪音扰民", "dept-police"),
 ]
+DEPARTMENTS = sorted({d for _, _, d in CATEGORIES})
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何林罗高"
 ROADS = ['海港路', '胜利路', '东山路', '南山路']
 GIVEN = ["芳", "伟", "娜", "敏", "静", "强", "磊", "洋", "艳", "军", "杰", "娟", "涛", "明", "超", "霞"]
@@ -57,7 +61,13 @@ STAGES = [
     ("feedback", "居民评价 Resident feedback", (), ("rate", "rate_by_default")),
     ("review", "核查结案 Review", (), ("verify_pass", "verify_fail")),
     ("escalation", "超期升级 Deadlines & escalation",
-     ("DeadlineWarned", "DeadlineBreached", "CaseEscalated", "CaseSupervised"), ("supervise",)),
+     ("DeadlineWarned", "DeadlineBreached", "CaseEscalated", "CaseSupervised"), ()),
+    ("co_handling", "主办/协办 Lead and co-handling", ("CoHandlingOpened", "CoHandlingClosed"),
+     ("sign_part", "answer_part", "close_part", "consult")),
+    ("upper", "上级处置 Upper levels", (), ("recall", "reassign", "take_over", "reply_taken_over")),
+    ("supervision", "督办催办 Supervision orders and reminders",
+     ("SupervisionOrderIssued", "SupervisionOrderAnswered", "ReminderIssued", "CriticismNoticeIssued"),
+     ("supervise", "reply_supervision_order")),
 ]
 
 
@@ -176,26 +186,18 @@ class _City:
         grid_worker = Actor(f"gw-{c['grid']}", "grid_worker", c["grid"])
         triage_h = self.delay((0.2, 2.0), (2.0, 3.8), (4.5, 9.0), 0.15, 0.08)
         if state == "reported":
-            twin = None
-            choice = self.pick((0.08, "handle_locally"), (0.05, "reject"), (0.05, "merge"),
-                               (0.0 if c["returned"] else 0.08, "refer_to_street"), (0.74, "dispatch"))
-            if choice == "merge":
-                twin = next((n for n, o in reversed(self.cases.items()) if n != number and
-                             o["community"] == c["community"]), None)
-                choice = "dispatch" if twin is None else choice
-            payload = {"handle_locally": {"result": "社区网格员已现场处理"},
-                       "reject": {"reason": "不属于受理范围"},
-                       "refer_to_street": {"reason": "涉及多个社区，需街道协调"},
-                       "merge": {"duplicate_of": twin},
-                       "dispatch": {"department": self.department(c)}}[choice]
-            self.later(number, choice, community, payload, work_h=triage_h)
+            self.triage(number, c, community, triage_h)
         elif state == "street_triage":
             choice = self.pick((0.85, "dispatch"), (0.15, "handle_locally"))
             payload = ({"department": self.department(c)} if choice == "dispatch"
                        else {"result": "街道协调办结"})
             self.later(number, choice, street, payload, work_h=triage_h)
         elif state == "dispatched":
-            if not c["returned"] and self.rng.random() < 0.06:
+            if not c["returned"] and not c.get("was_recalled") and self.rng.random() < 0.05:
+                # 派错部门: the community recalls it before the department signs for it, and re-dispatches
+                c["recalled"] = c["was_recalled"] = True
+                self.later(number, "recall", community, {"reason": "派错部门，撤回改派"}, work_h=0.1)
+            elif not c["returned"] and self.rng.random() < 0.06:
                 c["returned"] = True
                 self.later(number, "return_case", dept,
                            {"reason_code": "not_our_duty", "reason": "非本部门职责，请重新派遣"}, work_h=1.0)
@@ -222,6 +224,9 @@ class _City:
             else:
                 self.later(number, "reply", dept, {"result": "已处理完毕"},
                            work_h=self.delay((2.0, 12.0), (12.0, 15.5), (17.0, 30.0), 0.15, 0.12))
+        elif state == "taken_over":
+            self.later(number, "reply_taken_over", street, {"result": "街道协调相关部门已办结"},
+                       work_h=self.delay((2.0, 10.0), (10.0, 16.0), (20.0, 30.0), 0.1, 0.05))
         elif state == "suspended":
             if self.rng.random() < 0.15:
                 self.later(number, "park", street, {"reason": "需纳入明年老旧小区改造计划"}, hours=30)
@@ -239,12 +244,85 @@ class _City:
                        {} if ok else {"reason": "现场复核仍未修复"},
                        work_h=self.delay((1.0, 8.0), (8.0, 14.0), (17.0, 24.0), 0.1, 0.05))
 
+    def triage(self, number: str, c: dict[str, Any], community: Actor, triage_h: float) -> None:
+        if c.pop("recalled", False):  # 撤回: re-dispatched to the right department
+            self.later(number, "dispatch", community, {"department": c["department"]}, work_h=0.2)
+            return
+        twin = None
+        choice = self.pick((0.08, "handle_locally"), (0.05, "reject"), (0.05, "merge"),
+                           (0.0 if c["returned"] else 0.08, "refer_to_street"), (0.74, "dispatch"))
+        if choice == "merge":
+            twin = next((n for n, o in reversed(self.cases.items()) if n != number and
+                         o["community"] == c["community"]), None)
+            choice = "dispatch" if twin is None else choice
+        payload = {"handle_locally": {"result": "社区网格员已现场处理"},
+                   "reject": {"reason": "不属于受理范围"},
+                   "refer_to_street": {"reason": "涉及多个社区，需街道协调"},
+                   "merge": {"duplicate_of": twin},
+                   "dispatch": self.dispatch_payload(c)}[choice]
+        self.later(number, choice, community, payload, work_h=triage_h)
+
     def department(self, c: dict[str, Any]) -> str:
         return c["department"] if not c["returned"] else self.rng.choice(["dept-urban", "dept-housing"])
 
+    def dispatch_payload(self, c: dict[str, Any]) -> dict[str, Any]:
+        """A dispatch to the lead department, now and then with a co-handling one (主办/协办)."""
+        lead = self.department(c)
+        if self.rng.random() >= 0.15:
+            return {"department": lead}
+        helper = self.rng.choice([d for d in DEPARTMENTS if d != lead])
+        c.setdefault("parts", []).append(helper)
+        return {"department": lead, "co_handlers": [helper]}
+
+    def co_handle(self, number: str, unit: str) -> None:
+        """A co-handling department signs for its part and answers it; one in ten never does, and the
+        community closes the part so that the lead may reply."""
+        c = self.cases[number]
+        co = Actor(f"dh-{unit}", "department_handler", unit)
+        if self.rng.random() < 0.1:
+            self.later(number, "close_part", Actor(f"cd-{c['community']}", "community_dispatcher",
+                                                   c["community"]),
+                       {"unit": unit, "reason": "协办单位未响应，由主办单位一并处理"}, work_h=6.0)
+            return
+        self.later(number, "sign_part", co,
+                   work_h=self.delay((0.2, 3.0), (3.0, 7.0), (8.0, 12.0), 0.1, 0.05))
+        self.later(number, "answer_part", co, {"answer": "已配合现场处置"},
+                   work_h=self.delay((4.0, 10.0), (10.0, 20.0), (22.0, 30.0), 0.1, 0.05))
+        if self.rng.random() < 0.3:
+            lead = Actor(f"dh-{c['department']}", "department_handler", c["department"])
+            self.later(number, "consult", lead, {"participants": [c["department"], unit],
+                                                 "summary": "现场会商，明确分工"}, work_h=2.0)
+
+    def answer_order(self, number: str, order: str, unit: str | None) -> None:
+        """The unit a supervision order is addressed to answers it, mostly within its limit."""
+        info = self.svc.units.get(unit)
+        if info is None:
+            return
+        role = {"department": "department_handler", "community": "community_dispatcher",
+                "street": "street_dispatcher"}.get(info.kind)
+        if role is None:
+            return
+        self.later(number, "reply_supervision_order", Actor(f"{role[:2]}-{unit}", role, unit),
+                   {"order": order, "reply": "已按督办要求加快办理"},
+                   work_h=self.delay((1.0, 8.0), (8.0, 20.0), (24.0, 40.0), 0.15, 0.1))
+
+    def upper_level(self, number: str, level: str, unit: str | None) -> None:
+        """A street receiving an unacknowledged case re-dispatches it (改派) or takes it over (提级办理)."""
+        c = self.cases[number]
+        if level != "street" or unit is None or c.get("upper"):
+            return
+        c["upper"] = True
+        street = Actor(f"sd-{unit}", "street_dispatcher", unit)
+        if self.rng.random() < 0.7:
+            c["returned"] = True  # the street picks the department anew
+            self.later(number, "reassign", street, {"department": self.department(c),
+                                                    "reason": "部门超期未签收，街道改派"}, work_h=1.0)
+        else:
+            self.later(number, "take_over", street, {"reason": "涉及多部门，街道提级办理"}, work_h=1.0)
+
     def supervise(self, number: str) -> None:
         self.later(number, "supervise", Actor("sv-district", "supervisor", "370602"),
-                   {"instructions": "已超期，请加快办理并反馈"}, hours=0.5)
+                   {"level": "key", "instructions": "已超期，请加快办理并反馈"}, hours=0.5)
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -260,18 +338,34 @@ class _City:
             levels = [e["data"].get("to_level") for e in change.events if e["type"] == "CaseEscalated"]
             if "district" in levels:
                 self.supervise(change.number)
+            if change.state == "dispatched":
+                for e in change.events:
+                    if e["type"] == "EscalationRouted":
+                        self.upper_level(change.number, e["data"].get("level"), e["data"].get("unit"))
+        for e in change.events:
+            if e["type"] == "SupervisionOrderIssued":
+                self.answer_order(change.number, e["data"]["order"], e["data"].get("unit"))
+            elif e["type"] == "CoHandlingOpened":
+                self.co_handle(change.number, e["data"]["unit"])
         if change.source == "timer" and any(e["type"] == "ActionTaken" for e in change.events):
             self.plan(change.number, change.state)
 
     def act(self, step: _Step) -> None:
         try:
             res = take_action(self.svc, TakeAction(step.number, step.action, step.actor, step.payload))
-        except GridflowError:
+        except GridflowError as exc:
+            c = self.cases.get(step.number, {})
+            if step.action == "reply" and exc.code == "guard_failed" and c.get("reply_retries", 0) < 8:
+                # the co-handlers have not all answered yet: the lead replies once they have
+                c["reply_retries"] = c.get("reply_retries", 0) + 1
+                self.later(step.number, step.action, step.actor, step.payload, work_h=4.0)
+                return
             self.result.refused += 1  # the case moved on meanwhile (a timer, another party): nothing to do
             return
         self.result.actions += 1
         if step.action not in ("request_extension", "approve_extension", "deny_extension",
-                               "request_suspension", "supervise"):
+                               "request_suspension", "supervise", "reply_supervision_order", "sign_part",
+                               "answer_part", "close_part", "consult"):
             self.plan(step.number, res.state)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> DemoResult:
