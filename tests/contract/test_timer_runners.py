@@ -32,8 +32,9 @@ def test_unacknowledged_case_escalates_to_street_after_one_working_day(harness, 
     assert row.escalation_level == 1 and row.escalation_unit == "370602001"  # 向阳街道
     if harness.kind != "celery":  # a worker on the real clock fires late: past its breach, a warning is moot
         assert any(e.type == "DeadlineWarned" for e in events)
-    # the repeat: a further breach climbs further (the handling limit, counted from dispatch, runs too)
-    assert [t.kind for t in timers if t.deadline_id.startswith("acknowledge")] == ["breach"]
+    # the repeat: a further breach climbs further (the handling limit, counted from dispatch, runs too);
+    # and the next working day a reminder (催办)
+    assert sorted(t.kind for t in timers if t.deadline_id.startswith("acknowledge")) == ["breach", "reminder"]
 
 
 def test_runner_back_after_downtime_fires_what_fell_due_once_each_and_records_lateness(harness, clock):
