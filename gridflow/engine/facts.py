@@ -163,6 +163,7 @@ class _Fold:
         # the batch being folded: the last action seen, and deadlines that start after each reception
         self.kind: str | None = None
         self.actor_unit: str | None = None
+        self.kind_at: datetime | None = None
         self.limits: dict[int, datetime] = {}
 
     # --- state, from facts (prior or new: one rule) --------------------------------------------
@@ -196,6 +197,8 @@ class _Fold:
         self._limits(events)
         for e in events:
             data = e.data or {}
+            if e.type in _OPENS_DECISION or (self.kind_at is not None and e.at != self.kind_at):
+                self.kind = self.actor_unit = self.kind_at = None  # what follows is not that action's
             handler = _HANDLERS.get(e.type)
             if handler is not None:
                 handler(self, e, data)
@@ -205,15 +208,15 @@ class _Fold:
     def _limits(self, events: list[HistoryEntry]) -> None:
         """A reception's response limit: the earliest due of the deadlines that start with it (before the
         next action) — the sign-for deadline, or the answer deadline of an urgent request."""
-        pending: list[int] = []
+        pending: list[HistoryEntry] = []
         for e in events:
-            if e.type == "ActionTaken":
+            if e.type == "ActionTaken" or e.type in _OPENS_DECISION:
                 pending = []
             elif e.type == "CaseAssigned":
-                pending.append(e.seq)
+                pending.append(e)
             elif e.type == "DeadlineStarted" and pending:
                 due = _parse((e.data or {}).get("due_at"))
-                for seq in pending:
+                for seq in (a.seq for a in pending if a.at == e.at):
                     if due is not None and (seq not in self.limits or due < self.limits[seq]):
                         self.limits[seq] = due
 
@@ -232,7 +235,7 @@ class _Fold:
 
     def action(self, e: HistoryEntry, data: Mapping[str, Any]) -> None:
         kind = action_kind(self.workflow, data)
-        self.kind, self.actor_unit = kind, data.get("unit")
+        self.kind, self.actor_unit, self.kind_at = kind, data.get("unit"), e.at
         unit = self.actor_unit
         if kind in RESPONSE_KINDS and unit is not None:
             self._respond(e, lambda r: r.unit == unit and r.role == "lead")
@@ -317,6 +320,12 @@ class _Fold:
 def _closing(outcome: str) -> str:
     return outcome if outcome in ("resolved", "merged", "rejected") else "closed_other"
 
+
+#: History entries that only ever open a decision (a report, a timer firing, a migration): an action seen
+#: before them says nothing about what follows. Within a decision every entry has the decision's instant.
+_OPENS_DECISION = frozenset({"CaseReported", "DeadlineWarned", "DeadlineBreached", "WorkflowMigrated",
+                             "ReminderIssued", "CriticismNoticeIssued", "SupervisionOrderOverdue",
+                             "SuspensionLimitReached"})
 
 _HANDLERS = {
     "CaseReported": _Fold.reported, "ActionTaken": _Fold.action, "CaseAssigned": _Fold.assigned,

@@ -299,3 +299,16 @@ def _total(facts: list[Fact]) -> UnitStats:
         for k, v in u.counts.items():
             c[k] = c.get(k, 0) + v
     return UnitStats(None, "", "total", c)
+
+
+def test_an_assignment_in_a_later_decision_owes_nothing_to_the_last_action_before_it():
+    h = (History().dispatch(COMMUNITY, HOUSING)
+         .act("return_case", HOUSING, ("CaseAssigned", {"from_unit": HOUSING, "to_unit": COMMUNITY}))
+         .later(hours=5)
+         .decision(("DeadlineBreached", {"deadline": "triage.3", "breach": 1}),
+                   ("CaseEscalated", {"from_level": "community", "to_level": "street", "level": 1}),
+                   ("CaseAssigned", {"from_unit": COMMUNITY, "to_unit": STREET})))
+    whole = derive_facts([], h.events, workflow="grid_event", intake_unit=COMMUNITY,
+                         response_states=RESPONSE_STATES)
+    assert whole == h.facts()
+    assert figures(whole)[STREET].receipts == 1  # handed up by the system: a dispatch to answer
