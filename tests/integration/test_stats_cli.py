@@ -23,7 +23,8 @@ def test_stats_rebuild_recomputes_the_facts_from_history_and_prints_counts(make_
     gf.close()
     result = CliRunner().invoke(cli, ["stats", "rebuild", "--db", sqlite_url.removeprefix("sqlite:///")])
     assert result.exit_code == 0, result.output
-    assert "1 case(s)" in result.output and f"{written} fact(s)" in result.output and "receipt" in result.output
+    assert "1 case(s)" in result.output and f"{written} fact(s)" in result.output
+    assert "receipt" in result.output
     with engine.begin() as conn:
         assert conn.execute(sa.text("select count(*) from case_facts")).scalar_one() == written
     engine.dispose()
