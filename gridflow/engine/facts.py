@@ -341,3 +341,6 @@ def intake_unit_of(events: Iterable[HistoryEntry], holder_now: str | None) -> st
         if e.type == "CaseAssigned":
             return (e.data or {}).get("from_unit") or holder_now
     return holder_now
+
+#: The history entries that can add a fact; a decision with none of them adds none (and needs no look-up).
+FACT_EVENT_TYPES = frozenset(_HANDLERS) | frozenset(_COUNTED_EVENTS)

@@ -13,7 +13,7 @@ from typing import Any
 from ..adapters.ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
 from ..engine.case import Decision, Event
 from ..engine.definition import WorkflowDefinition
-from ..engine.facts import Fact, derive_facts
+from ..engine.facts import FACT_EVENT_TYPES, Fact, derive_facts
 from ..engine.errors import PayloadInvalid, StoreUnavailable
 from ..engine.payload import EVENT_BOUNDS, json_problem
 from .context import Change, Services
@@ -73,8 +73,8 @@ def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: D
 
 def _facts(svc: Services, uow: UnitOfWork, case: StoredCase, snap, chained: list[ChainedEvent]) -> list[Fact]:
     """The statistical facts this change adds (``engine.facts``), written in the same unit of work."""
-    if not chained:
-        return []
+    if not any(e.type in FACT_EVENT_TYPES for e in chained):
+        return []  # e.g. a warning: nothing to count
     prior = uow.cases.facts(case.id) if case.event_seq else []
     return derive_facts(prior, chained, workflow=snap.workflow, intake_unit=snap.holder_unit,
                         response_states=response_states(svc.catalog.get(snap.workflow, snap.version)))
