@@ -254,3 +254,7 @@ class FactRow(SQLModel, table=True):
     ref: Optional[int] = None
     due_at: Optional[datetime] = _ts(nullable=True)
     peer: Optional[str] = Field(default=None, max_length=64)
+    #: where the case is (its area codes, fixed at filing): summary tables keep figures per area with them
+    community_code: Optional[str] = Field(default=None, max_length=64)
+    street_code: Optional[str] = Field(default=None, max_length=64)
+    district_code: Optional[str] = Field(default=None, max_length=64)

@@ -81,7 +81,7 @@ _EVENT_COLUMNS = ("case_id", "seq", "type", "actor", "role", "data", "at", "prev
 _OUTBOX_COLUMNS = ("case_id", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
                    "last_error")
 _FACT_COLUMNS = ("case_id", "seq", "workflow", "unit", "kind", "day", "at", "occurred_at", "role", "on_time",
-                 "detail", "ref", "due_at", "peer")
+                 "detail", "ref", "due_at", "peer", "community_code", "street_code", "district_code")
 _FACT_FIELDS = ("seq", "unit", "kind", "at", "occurred_at", "role", "on_time", "detail", "ref", "due_at",
                 "peer")
 _GET_FACTS = (sa.select(*(FACTS.c[f] for f in _FACT_FIELDS)).where(FACTS.c.case_id == sa.bindparam("case_id"))
@@ -286,7 +286,7 @@ class SqlCaseRepository(CaseRepository):
             self.cancel(case.id, update.cancel)
             self.schedule(case.id, update.schedule, version)
             self.outbox([_outbox_row(case.id, n, update.queued_at) for n in update.notifications])
-            self.add_facts(case.id, snap.workflow, update.facts)
+            self.add_facts(case, update.facts)
         return StoredCase(case.id, snap, version, values["event_seq"], values["last_hash"],
                           values.get("escalation_unit", case.escalation_unit), case.community_code,
                           case.street_code, case.district_code,
@@ -362,10 +362,14 @@ class SqlCaseRepository(CaseRepository):
         rows = self.conn.execute(_GET_FACTS, {"case_id": case_id})
         return [Fact(**dict(zip(_FACT_FIELDS, r))) for r in rows]
 
-    def add_facts(self, case_id: int, workflow: str, facts: Sequence[Fact]) -> None:
+    def add_facts(self, case: StoredCase, facts: Sequence[Fact]) -> None:
+        """Insert a case's new facts, with the workflow and the area codes they are counted under."""
         if facts:
-            rows = [{"case_id": case_id, "workflow": workflow, "day": f.day,
-                     **{name: getattr(f, name) for name in _FACT_FIELDS}} for f in facts]
+            where = {"case_id": case.id, "workflow": case.snapshot.workflow,
+                     "community_code": case.community_code, "street_code": case.street_code,
+                     "district_code": case.district_code}
+            rows = [{**where, "day": f.day, **{name: getattr(f, name) for name in _FACT_FIELDS}}
+                    for f in facts]
             self._run(_prepared("facts", lambda: sa.insert(FACTS).values(
                 {FACTS.c[c]: sa.bindparam(c) for c in _FACT_COLUMNS}), self.conn.dialect), rows)
 

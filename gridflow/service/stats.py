@@ -221,7 +221,7 @@ def rebuild_facts(svc: Services) -> Rebuilt:
     with svc.uow() as uow:
         conn = uow.connection
         conn.execute(sa.delete(FactRow.__table__))
-        cases = conn.execute(select(c.id, c.workflow, c.workflow_version, c.holder_unit).order_by(c.id)).all()
+        cases = conn.execute(select(c.id).order_by(c.id)).all()
         for start in range(0, len(cases), _REBUILD_CHUNK):
             chunk = cases[start:start + _REBUILD_CHUNK]
             history: dict[int, list[Any]] = {row.id: [] for row in chunk}
@@ -231,11 +231,13 @@ def rebuild_facts(svc: Services) -> Rebuilt:
             for row in chunk:
                 events = history[row.id]
                 n_events += len(events)
-                defn = svc.catalog.get(row.workflow, row.workflow_version)
-                facts = derive_facts([], events, workflow=row.workflow,
-                                     intake_unit=intake_unit_of(events, row.holder_unit),
-                                     response_states=response_states(defn))
-                uow.cases.add_facts(row.id, row.workflow, facts)
+                case = uow.cases.load_by_id(row.id)
+                snap = case.snapshot
+                facts = derive_facts([], events, workflow=snap.workflow,
+                                     intake_unit=intake_unit_of(events, snap.holder_unit),
+                                     response_states=response_states(svc.catalog.get(snap.workflow,
+                                                                                     snap.version)))
+                uow.cases.add_facts(case, facts)
                 for f in facts:
                     by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
         uow.commit()

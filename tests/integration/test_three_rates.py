@@ -172,3 +172,12 @@ def test_statistics_respect_the_callers_scope(app):
     assert sla_stats(app.services, other).units == []
     mine = sla_stats(app.services, Caller("cd-1", "community_dispatcher", COMMUNITY))
     assert {u.unit for u in mine.units} == {COMMUNITY, "dept-housing"}
+
+
+def test_facts_carry_the_case_area_so_summary_tables_can_keep_figures_per_area(app):
+    number = report(app.services).number
+    act(app.services, number, "dispatch", DISPATCHER, {"department": "dept-housing"})
+    with app.services.uow(write=False) as uow:
+        rows = uow.connection.execute(sa.text(
+            "select distinct community_code, street_code, district_code, workflow from case_facts")).all()
+    assert [tuple(r) for r in rows] == [(COMMUNITY, "370602001", "370602", "grid_event")]

@@ -36,6 +36,9 @@ def upgrade() -> None:
     sa.Column('ref', sa.Integer(), nullable=True),
     sa.Column('due_at', gridflow.adapters.orm.UTCDateTime(timezone=True), nullable=True),
     sa.Column('peer', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('community_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('street_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('district_code', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sqlite_autoincrement=True
