@@ -7,16 +7,20 @@ services, notifiers, the timer runner and (in production mode) the Celery app.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Mapping
 
 from .adapters.db import Database
 from .adapters.notifiers import Notifier, notifiers_from_settings
 from .adapters.timer_store import SqlTimerStore
 from .demo.seed import seed_demo
-from .engine.calendar import default_registry, load_overrides
-from .engine.clock import Clock, ScaledClock, SystemClock
+from .engine.calendar import CalendarError, CalendarRegistry, default_registry, load_overrides
+from .engine.clock import Clock, ManualClock, ScaledClock, SystemClock
+from .engine.errors import GridflowError
+from .engine.unit_calendars import install_unit_calendars, load_unit_calendars
 from .processes.contract import TimerRunner
 from .processes.runners import InlineTimerRunner, ThreadTimerRunner
 from .service.catalog import WorkflowCatalog
@@ -24,6 +28,18 @@ from .service.context import Services
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+CALENDARS_DIR = Path(__file__).resolve().parent / "workflows" / "calendars"
+#: The override file read when GRIDFLOW_CALENDAR_OVERRIDES names none.
+SHIPPED_OVERRIDES = CALENDARS_DIR / "cn_overrides.yaml"
+#: The unit calendar file read when GRIDFLOW_UNIT_CALENDARS names none.
+SHIPPED_UNIT_CALENDARS = CALENDARS_DIR / "unit_calendars.yaml"
+
+
+class ConfigurationInvalid(GridflowError):
+    """A setting or a configuration file gridflow cannot start with (the message says which and why)."""
+
+    code = "configuration_invalid"
+    status = 500
 
 
 @dataclass
@@ -42,7 +58,11 @@ class App:
 
 def build_clock(settings: Settings, db: Database | None = None) -> Clock:
     """Real time, or with ``GRIDFLOW_CLOCK_SCALE`` ≠ 1 simulated time continuing the epoch stored in
-    ``db`` (so a restart never sends simulated time back; without ``db``, a timeline starting now)."""
+    ``db`` (so a restart never sends simulated time back; without ``db``, a timeline starting now),
+    or with ``GRIDFLOW_CLOCK=manual[:ISO]`` a clock that stands still at that instant (or now) until
+    an admin moves it. A manual clock is not stored: a restart starts it again where the setting says."""
+    if settings.manual_clock:
+        return ManualClock(settings.manual_clock_start or datetime.now(timezone.utc))
     if settings.clock_scale == 1.0:
         return SystemClock()
     real_now = datetime.now(timezone.utc)
@@ -65,6 +85,10 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
     ``celery``: build the Celery app (default: for the "celery" runner only; the worker asks for it).
     """
     settings = settings or Settings()
+    if settings.manual_clock and (runner == "celery" or (runner == "auto" and settings.broker_url)):
+        raise ConfigurationInvalid(
+            "a manual clock needs the timer runner in this process (the embedded default): with "
+            "GRIDFLOW_BROKER_URL the scheduler's own clock fires timers; unset one of them")
     db = Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout,
                   write_wait=settings.sqlite_write_wait)
     if create_schema is None:
@@ -76,12 +100,14 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
     clock = clock or build_clock(settings, db)
     catalog = build_catalog(settings)
     svc = Services(db=db, catalog=catalog, clock=clock, settings=settings)
+    warn_estimated_years(catalog.calendars, clock.now())
     with svc.uow() as uow:
         catalog.sync(uow.session, clock.now())
         uow.commit()
     if seed if seed is not None else settings.seed_demo:
         if seed_demo(svc):
             log.info("seeded the demo organisation")
+    _warn_unknown_calendar_units(svc)
     notifiers = notifiers_from_settings(settings)
     if runner == "auto":
         runner = "none" if settings.broker_url else "thread"
@@ -108,10 +134,65 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
 # --- partial wiring: what a command needs when it does not run gridflow (validate, list, draw, db) ---
 
 
-def _calendars(settings: Settings):
-    """The shipped working-time calendars, with GRIDFLOW_CALENDAR_OVERRIDES applied."""
-    overrides = settings.calendar_overrides
-    return default_registry(load_overrides(overrides) if overrides else None)
+class EstimatedYearLog:
+    """Logs a warning the first time a deadline is computed on an estimated year (once per year)."""
+
+    def __init__(self) -> None:
+        self._warned: set[int] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, calendar: str, year: int) -> None:
+        with self._lock:
+            if year in self._warned:
+                return
+            self._warned.add(year)
+        log.warning("calendar %r computes deadlines in %s on an ESTIMATED arrangement: the holidays package "
+                    "has no official 放假调休 notice for that year and no override file gives one, so 调休 "
+                    "working days are missing and days off may be wrong; add the year to the override file "
+                    "(docs/calendars.md)", calendar, year, extra={"calendar": calendar, "year": year})
+
+
+def warn_estimated_years(calendars: CalendarRegistry, now: datetime) -> list[int]:
+    """At start: a warning for each year deadlines may soon fall in (this one and the next) that the
+    calendars only estimate. Returns those years."""
+    years = calendars.estimated_years(now, now.replace(year=now.year + 1, month=1, day=1))
+    for year in years:
+        log.warning("calendar year %s is ESTIMATED (no official 放假调休 arrangement in the holidays "
+                    "package, none in the override file): deadlines falling in it may be off by days; "
+                    "see docs/calendars.md", year, extra={"year": year})
+    return years
+
+
+def _warn_unknown_calendar_units(svc: Services) -> None:
+    """A unit calendar naming a unit the directory does not know is most likely a typo: say so."""
+    assigned = svc.catalog.calendars.assignments()
+    if not assigned:
+        return
+    from sqlmodel import select
+
+    from .adapters.orm import Unit
+
+    with svc.uow(write=False) as uow:
+        known = set(uow.session.exec(select(Unit.code)).all())
+    for unit in sorted(set(assigned) - known):
+        log.warning("unit calendar %s is assigned to unit %r, which is not in the unit directory",
+                    ", ".join(assigned[unit].values()), unit, extra={"unit": unit})
+
+
+def _calendars(settings: Settings) -> CalendarRegistry:
+    """The shipped working-time calendars, with the override file (GRIDFLOW_CALENDAR_OVERRIDES, default
+    the shipped one) and the unit calendars (GRIDFLOW_UNIT_CALENDARS, default the shipped file)."""
+    try:
+        registry = default_registry(load_overrides(settings.calendar_overrides or SHIPPED_OVERRIDES))
+        units_file = settings.unit_calendars or SHIPPED_UNIT_CALENDARS
+        install_unit_calendars(registry, load_unit_calendars(units_file, registry))
+    except (CalendarError, OSError) as exc:
+        raise ConfigurationInvalid(f"calendar configuration refused: {exc}") from None
+    on_estimated = EstimatedYearLog()
+    for calendar in registry.calendars():
+        if hasattr(calendar, "on_estimated"):
+            calendar.on_estimated = on_estimated
+    return registry
 
 
 def build_catalog(settings: Settings) -> WorkflowCatalog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +39,15 @@ class Settings(BaseSettings):
     timer_claim_seconds: float = 60.0
     #: Notifications leaving the outbox are also POSTed here as JSON (retried with backoff until delivered).
     webhook_url: str | None = None
+    #: 调休/holiday override file laid over the ``holidays`` package (default: the shipped
+    #: ``gridflow/workflows/calendars/cn_overrides.yaml``); see docs/calendars.md.
     calendar_overrides: Path | None = None
+    #: Unit calendars (extended hours, weekend rotas) and the units that use them (default: the shipped
+    #: ``gridflow/workflows/calendars/unit_calendars.yaml``).
+    unit_calendars: Path | None = None
+    #: ``system`` (real time), or ``manual`` / ``manual:<ISO datetime>``: a clock that stands still until
+    #: an admin moves it (``POST /api/v1/admin/clock``), for training, demos and acceptance tests.
+    clock: str = "system"
     #: Extra directory of workflow YAML files, loaded beside the shipped ones.
     workflows_dir: Path | None = None
     #: Seed a demo organisation and demo users into an empty database.
@@ -78,8 +87,20 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate such as '20/minute' or '10 per hour'") from None
         return value
 
+    @field_validator("clock")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parse_clock(value)
+        return value.strip()
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
+        if self.manual_clock and self.environment == "production":
+            raise ValueError("a manual clock (GRIDFLOW_CLOCK / --clock manual) is for training, demos and "
+                             "acceptance tests: production runs on real time; unset GRIDFLOW_CLOCK")
+        if self.manual_clock and self.clock_scale != 1.0:
+            raise ValueError("GRIDFLOW_CLOCK=manual and GRIDFLOW_CLOCK_SCALE are two different clocks: "
+                             "choose one")
         if self.environment == "production":
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs GRIDFLOW_DATABASE_URL pointing at PostgreSQL, not SQLite")
@@ -88,9 +109,38 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def manual_clock(self) -> bool:
+        return parse_clock(self.clock)[0] == "manual"
+
+    @property
+    def manual_clock_start(self) -> datetime | None:
+        """Where a manual clock starts (None: at the real time it is built)."""
+        return parse_clock(self.clock)[1]
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
     @property
     def timer_index_url(self) -> str | None:
         return self.redis_url or self.broker_url
+
+
+def parse_clock(value: str) -> tuple[str, datetime | None]:
+    """``system`` | ``manual`` | ``manual:<ISO datetime>`` (with an offset, or read as UTC)."""
+    kind, _, start = value.strip().partition(":")
+    kind = kind.strip().lower()
+    if kind == "system" and not start:
+        return "system", None
+    if kind != "manual":
+        raise ValueError(f"clock {value!r}: expected 'system', 'manual' or 'manual:<ISO datetime>'")
+    if not start.strip():
+        return "manual", None
+    try:
+        at = datetime.fromisoformat(start.strip())
+    except ValueError:
+        raise ValueError(f"clock {value!r}: {start.strip()!r} is not an ISO datetime "
+                         "(e.g. manual:2026-03-02T09:00:00+08:00)") from None
+    if not 1970 <= at.year <= 2200:
+        raise ValueError(f"clock {value!r}: start between 1970 and 2200")
+    return "manual", at if at.tzinfo else at.replace(tzinfo=timezone.utc)

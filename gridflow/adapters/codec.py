@@ -118,5 +118,6 @@ OPEN_PART_STATUSES = frozenset({"dispatched", "signed"})
 def co_units(snap: CaseSnapshot) -> str:
     """The units with an open co-handling part, comma-wrapped for a LIKE match; "" when none."""
     parts = snap.data.get("parts") or {}
-    units = sorted(u for u, p in parts.items() if isinstance(p, Mapping) and p.get("status") in OPEN_PART_STATUSES)
+    units = sorted(u for u, p in parts.items()
+                   if isinstance(p, Mapping) and p.get("status") in OPEN_PART_STATUSES)
     return "," + ",".join(units) + "," if units else ""

@@ -20,7 +20,7 @@ _CLEAN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
 Short = Annotated[str, StringConstraints(max_length=200, pattern=_CLEAN)]
 LongText = Annotated[str, StringConstraints(max_length=4000, pattern=_CLEAN)]
-Light = Literal["none", "green", "yellow", "red"]
+Light = Literal["none", "green", "yellow", "red", "suspended"]
 Role = Literal["grid_worker", "resident", "community_dispatcher", "street_dispatcher", "district_dispatcher",
                "department_handler", "supervisor", "admin", "hotline_operator", "mediator",
                "disaster_officer"]
@@ -295,6 +295,9 @@ class DeadlineExplanation(BaseModel):
     overdue: bool
     breaches: int
     light: str
+    #: true when a year from its start to its due date has only an estimated 放假调休 arrangement
+    calendar_estimated: bool = False
+    calendar_estimated_years: list[int] = []
 
 
 class CaseDetailPublic(CasePublic):
@@ -531,6 +534,8 @@ class HealthPublic(BaseModel):
     write_error: str | None = None
     runner: dict[str, Any] | None
     timers: dict[str, Any] | None = None
+    #: Years the calendars only estimate (no official 放假调休 arrangement, no override; docs/calendars.md).
+    calendar_estimated_years: list[int] = []
     version: str
 
 

@@ -27,9 +27,14 @@ def serve(
     workers: Annotated[int,
                        typer.Option(min=1, help="Worker processes (production; timers need Celery)")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    clock: Annotated[Optional[str], typer.Option(
+        help="system, or manual[:ISO-DATETIME]: a clock an admin moves with POST /api/v1/admin/clock "
+             "(training, demos; refused in production) [GRIDFLOW_CLOCK]")] = None,
 ) -> None:
     """Run the API and the timer runner. Embedded default: a SQLite file here, the demo organisation seeded."""  # noqa: E501 (one line of --help)
-    config = settings(host=host, port=port, database_url=db_url(db), seed_demo=seed)
+    config = settings(host=host, port=port, database_url=db_url(db), seed_demo=seed, clock=clock)
+    if workers > 1 and config.manual_clock:
+        raise fail("a manual clock lives in one process: serve it with one worker (no --workers)")
     if workers > 1:
         _serve_workers(config, workers, log_level, host=host, port=port, db=db, seed=seed)
     else:
@@ -90,9 +95,13 @@ def _banner(gf) -> None:
     s = gf.settings
     base = f"http://{s.host}:{s.port}"
     runner = getattr(gf.runner, "kind", None) or "none (Celery workers fire timers)"
+    clock = ""
+    if s.manual_clock:
+        clock = (f"\n[yellow]manual clock[/] at {gf.services.clock.now().isoformat()}: move it with "
+                 f"POST {base}/api/v1/admin/clock {{\"advance\": \"PT4H\"}} (admin key)")
     console.print(Panel.fit(
         f"[b]gridflow {__version__}[/]  database: {gf.services.db.safe_url}  timer runner: {runner}\n"
-        f"console  {base}/\nAPI docs {base}/docs\nhealth   {base}/healthz\nmetrics  {base}/metrics",
+        f"console  {base}/\nAPI docs {base}/docs\nhealth   {base}/healthz\nmetrics  {base}/metrics{clock}",
         title="gridflow serve", border_style="cyan"))
     if not s.seed_demo:
         return

@@ -51,8 +51,9 @@ STAGES = [
     ("report", "网格上报 Report", ("CaseReported",), ()),
     ("triage", "社区研判 Triage", (), ("dispatch", "handle_locally", "reject", "merge", "refer_to_street")),
     ("response", "部门响应 Department response", (),
-     ("acknowledge", "reply", "request_extension", "approve_extension", "deny_extension", "suspend", "resume",
-      "return_case", "park")),
+     ("acknowledge", "reply", "request_extension", "approve_extension", "deny_extension",
+      "request_suspension", "approve_suspension", "deny_suspension", "resume", "resume_at_suspension_limit",
+      "return_case", "uphold_dispatch", "accept_return", "park")),
     ("feedback", "居民评价 Resident feedback", (), ("rate", "rate_by_default")),
     ("review", "核查结案 Review", (), ("verify_pass", "verify_fail")),
     ("escalation", "超期升级 Deadlines & escalation",
@@ -196,7 +197,8 @@ class _City:
         elif state == "dispatched":
             if not c["returned"] and self.rng.random() < 0.06:
                 c["returned"] = True
-                self.later(number, "return_case", dept, {"reason": "非本部门职责，请重新派遣"}, work_h=1.0)
+                self.later(number, "return_case", dept,
+                           {"reason_code": "not_our_duty", "reason": "非本部门职责，请重新派遣"}, work_h=1.0)
             else:
                 self.later(number, "acknowledge", dept,
                            work_h=self.delay((0.3, 4.0), (4.0, 7.5), (9.0, 20.0), 0.12, 0.1))
@@ -213,7 +215,10 @@ class _City:
                 self.later(number, "reply", dept, {"result": "配件到货后已修复"}, work_h=18.0)
             elif roll < 0.12 and not c.get("suspended"):
                 c["suspended"] = True
-                self.later(number, "suspend", dept, {"reason": "业主外出，无法入户"}, work_h=2.0)
+                self.later(number, "request_suspension", dept,  # 挂起 needs the community's approval
+                           {"reason_code": "resident_unavailable", "reason": "业主外出，无法入户",
+                            "duration": "5wd"}, work_h=2.0)
+                self.later(number, "approve_suspension", community, work_h=4.0)
             else:
                 self.later(number, "reply", dept, {"result": "已处理完毕"},
                            work_h=self.delay((2.0, 12.0), (12.0, 15.5), (17.0, 30.0), 0.15, 0.12))
@@ -265,7 +270,8 @@ class _City:
             self.result.refused += 1  # the case moved on meanwhile (a timer, another party): nothing to do
             return
         self.result.actions += 1
-        if step.action not in ("request_extension", "approve_extension", "deny_extension", "supervise"):
+        if step.action not in ("request_extension", "approve_extension", "deny_extension",
+                               "request_suspension", "supervise"):
             self.plan(step.number, res.state)
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> DemoResult:

@@ -10,6 +10,22 @@ year by year as dates are first asked about, and lets a local override file
 announced, a local day off, a make-up working day. Emergencies run on the
 ``AlwaysCalendar`` ("24x7"), where every second counts.
 
+Estimated years. For a year the State Council has not announced when the
+package was released, ``holidays`` still answers, but with an estimate: the
+fixed and lunar holidays, moved off weekends by its observed rule, and no 调休
+at all (the official arrangements are the ``special_public_holidays`` of
+``holidays.countries.china.ChinaStaticHolidays``, year by year). A deadline
+computed on such a year may be off by days. ``estimated_years`` names them,
+unless an override file declares the year's arrangement (``years:``); the
+first use of an estimated year is reported to ``on_estimated`` (the
+composition root logs it: the engine itself does no I/O).
+
+Unit calendars (:mod:`gridflow.engine.unit_calendars`) are derived from a base
+calendar (``WorkingCalendar.derive``): other hours, other weekend days, hours
+per weekday (a Saturday-morning rota), or working through public holidays (a
+7x24 desk, ``00:00-24:00``). ``CalendarRegistry.resolve(name, unit)`` answers
+the unit's calendar where the unit has one derived from ``name``.
+
 Conventions, fixed here so every caller gets the same answer:
 
 * Instants in, instants out. Inputs must be timezone-aware (any zone); results
@@ -43,7 +59,7 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -59,6 +75,8 @@ __all__ = [
     "CalendarRegistry",
     "LOCAL_ZONE",
     "WorkingCalendar",
+    "END_OF_DAY",
+    "china_year_is_estimated",
     "default_registry",
     "load_overrides",
 ]
@@ -74,6 +92,9 @@ DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (t
 _MAX_IDLE_DAYS = 3660
 # Bounds memory if a caller sweeps centuries; a real engine touches a few thousand dates.
 _DAY_CACHE_LIMIT = 100_000
+#: A period that ends at midnight ("24:00"): the only way to write a whole day.
+END_OF_DAY = time.max
+_ONE_DAY = timedelta(days=1)
 
 
 class CalendarError(ValueError):
@@ -119,6 +140,8 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
 
 
 def _hhmm(t: time) -> str:
+    if t == END_OF_DAY:
+        return "24:00"
     return t.strftime("%H:%M:%S" if t.second or t.microsecond else "%H:%M")
 
 
@@ -158,6 +181,10 @@ class BusinessCalendar(ABC):
 
     @abstractmethod
     def describe(self) -> dict: ...
+
+    def estimated_years(self, start: datetime, end: datetime) -> tuple[int, ...]:
+        """Years between ``start`` and ``end`` (local dates, both included) whose days off are estimated."""
+        return ()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.tz}>"
@@ -206,7 +233,7 @@ class AlwaysCalendar(BusinessCalendar):
         return {
             "name": self.name, "kind": "24x7", "tz": str(self.tz), "periods": ["00:00-24:00"],
             "weekend": [], "holidays_known": 0, "workdays_known": 0, "years_loaded": [],
-            "overrides_source": None,
+            "overrides_source": None, "public_holidays": False, "estimated_years": [],
         }
 
 
@@ -233,10 +260,21 @@ class WorkingCalendar(BusinessCalendar):
         *,
         year_source: YearSource | None = None,
         source: str | None = None,
+        weekly: Mapping[int, Iterable[tuple[time, time]]] | None = None,
+        estimated: Callable[[int], bool] | None = None,
+        declared_years: Iterable[int] = (),
+        on_estimated: Callable[[str, int], None] | None = None,
+        label: str | None = None,
     ) -> None:
         self.name = name
+        self.label = label
         self.tz = _zone(tz)
         self.periods = _check_periods(periods)
+        #: weekday -> its own working periods (a weekend day listed here with periods is worked)
+        own = {k: tuple(v) for k, v in (weekly or {}).items()}
+        self.weekly = {int(k): (_check_periods(v) if v else ()) for k, v in own.items()}
+        if not set(self.weekly) <= set(range(7)):
+            raise CalendarError(f"weekday numbers are 0 (Monday) to 6, got {sorted(self.weekly)}")
         self.weekend = frozenset(weekend)
         if not self.weekend <= set(range(7)):
             raise CalendarError("weekend days are weekday numbers 0 (Monday) to 6, "
@@ -247,6 +285,12 @@ class WorkingCalendar(BusinessCalendar):
             raise CalendarError(f"dates both holiday and workday: {', '.join(map(str, sorted(clash)))}")
         self.source = source
         self._year_source = year_source
+        #: years whose arrangement the override file declares complete: the package is not asked
+        self.declared_years = frozenset(declared_years)
+        self._estimated = estimated
+        #: called once per (calendar, year) the first time an estimated year is used
+        self.on_estimated = on_estimated
+        self._estimated_used: set[int] = set()
         self._years: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
         self._years_lock = threading.Lock()
         # local date ordinal -> (working intervals as UTC microseconds, their total length)
@@ -268,7 +312,8 @@ class WorkingCalendar(BusinessCalendar):
         ov = overrides if overrides is not None else CalendarOverrides()
         cal = cls(
             name, LOCAL_ZONE, periods, (5, 6), ov.holidays, ov.workdays,
-            year_source=_china_year, source=ov.source or None,
+            year_source=_china_year, source=ov.source or None, estimated=china_year_is_estimated,
+            declared_years=ov.years,
         )
         for year in years or ():
             cal._year(year)
@@ -282,32 +327,81 @@ class WorkingCalendar(BusinessCalendar):
             with self._years_lock:
                 data = self._years.get(year)
                 if data is None:
-                    data = self._year_source(year) if self._year_source else (frozenset(), frozenset())
+                    asked = self._year_source is not None and year not in self.declared_years
+                    data = self._year_source(year) if asked else (frozenset(), frozenset())
                     self._years[year] = data
+                    if self.is_estimated(year):
+                        self._estimated_used.add(year)
+                        if self.on_estimated is not None:
+                            self.on_estimated(self.name, year)
         return data
 
-    def _works(self, d: date) -> bool:
-        if d in self.workdays:
-            return True
-        if d in self.holidays:
+    # -- estimated years ------------------------------------------------------------------------
+
+    def is_estimated(self, year: int) -> bool:
+        """True when this calendar's days off in ``year`` are the package's estimate (no 调休 known)."""
+        if self._year_source is None or self._estimated is None or year in self.declared_years:
             return False
+        return self._estimated(year)
+
+    def estimated_years(self, start: datetime, end: datetime) -> tuple[int, ...]:
+        first = start.astimezone(self.tz).year
+        last = max(first, end.astimezone(self.tz).year)
+        return tuple(y for y in range(first, last + 1) if self.is_estimated(y))
+
+    @property
+    def estimated_years_used(self) -> tuple[int, ...]:
+        """Estimated years this calendar has computed deadlines on so far."""
+        return tuple(sorted(self._estimated_used))
+
+    def derive(self, name: str, *, periods: Iterable[tuple[time, time]] | None = None,
+               weekend: Iterable[int] | None = None,
+               weekly: Mapping[int, Iterable[tuple[time, time]]] | None = None,
+               public_holidays: bool = True, label: str | None = None) -> "WorkingCalendar":
+        """A calendar like this one with other hours or days (a unit calendar).
+
+        ``weekly`` gives single weekdays their own periods (an empty list: that day is off);
+        ``public_holidays=False`` works through statutory holidays and ignores 调休 too: every day
+        follows the weekly pattern (a 7x24 desk, a holiday rota).
+        """
+        keep = public_holidays
+        return WorkingCalendar(
+            name, self.tz, self.periods if periods is None else periods,
+            self.weekend if weekend is None else weekend,
+            self.holidays if keep else (), self.workdays if keep else (),
+            year_source=self._year_source if keep else None, source=self.source,
+            weekly={**self.weekly, **dict(weekly or {})}, estimated=self._estimated if keep else None,
+            declared_years=self.declared_years, on_estimated=self.on_estimated, label=label,
+        )
+
+    def _periods_of(self, d: date) -> tuple[tuple[time, time], ...]:
+        """The day's working periods: none on a day off; normal hours on a forced (调休) working day."""
+        if d in self.workdays:
+            return self.periods
+        if d in self.holidays:
+            return ()
         if self._year_source is not None:
             off, on = self._year(d.year)
             if d in on:
-                return True
+                return self.periods
             if d in off:
-                return False
-        return d.weekday() not in self.weekend
+                return ()
+        own = self.weekly.get(d.weekday())
+        if own is not None:
+            return own
+        return () if d.weekday() in self.weekend else self.periods
 
     def _day(self, n: int) -> tuple[tuple[tuple[int, int], ...], int]:
         entry = self._days.get(n)
         if entry is None:
             d = date.fromordinal(n)
-            if self._works(d):
+            periods = self._periods_of(d)
+            if periods:
                 ivs = tuple(
                     (_us(datetime.combine(d, a, self.tz), "period"),
-                     _us(datetime.combine(d, b, self.tz), "period"))
-                    for a, b in self.periods
+                     _us(datetime.combine(d + _ONE_DAY, time(0), self.tz) if b == END_OF_DAY
+                         else datetime.combine(d, b, self.tz), "period"))
+                    for a, b in periods
                 )
                 entry = (ivs, sum(b - a for a, b in ivs))
             else:
@@ -426,6 +520,7 @@ class WorkingCalendar(BusinessCalendar):
         return any(a <= t < b for a, b in self._day(self._ordinal(at))[0])
 
     def describe(self) -> dict:
+        weekly = {str(k): [f"{_hhmm(a)}-{_hhmm(b)}" for a, b in v] for k, v in sorted(self.weekly.items())}
         off, on = set(self.holidays), set(self.workdays)
         for year_off, year_on in list(self._years.values()):
             off |= year_off
@@ -440,6 +535,10 @@ class WorkingCalendar(BusinessCalendar):
             "workdays_known": len(on - self.holidays),
             "years_loaded": sorted(self._years),
             "overrides_source": self.source,
+            **({"label": self.label} if self.label else {}),
+            **({"weekly": weekly} if weekly else {}),
+            "public_holidays": self._year_source is not None or bool(self.holidays or self.workdays),
+            "estimated_years": sorted(y for y in self._years if self.is_estimated(y)),
         }
 
 
@@ -476,6 +575,19 @@ def _china_year(year: int) -> tuple[frozenset[date], frozenset[date]]:
     return off, on
 
 
+@lru_cache(maxsize=1)
+def china_official_years() -> frozenset[int]:
+    """Years whose official State Council arrangement (放假调休安排) the ``holidays`` package carries."""
+    from holidays.countries.china import ChinaStaticHolidays
+
+    return frozenset(getattr(ChinaStaticHolidays, "special_public_holidays", {}))
+
+
+def china_year_is_estimated(year: int) -> bool:
+    """The package estimates every year it has no official arrangement for (no 调休, observed rule)."""
+    return year not in china_official_years()
+
+
 # --- overrides --------------------------------------------------------------------------------
 
 
@@ -486,21 +598,27 @@ class CalendarOverrides:
     holidays: frozenset[date] = field(default_factory=frozenset)
     workdays: frozenset[date] = field(default_factory=frozenset)
     source: str = ""
+    #: years whose whole arrangement the file gives: for them the package is not consulted
+    years: frozenset[int] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holidays", frozenset(self.holidays))
         object.__setattr__(self, "workdays", frozenset(self.workdays))
+        object.__setattr__(self, "years", frozenset(self.years))
         if clash := self.holidays & self.workdays:
             raise CalendarError(f"dates both holiday and workday: {', '.join(map(str, sorted(clash)))}")
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LISTS = ("holidays", "workdays")
+_KEYS = ("years", *_LISTS)
 
 
 def load_overrides(path: str | os.PathLike[str]) -> CalendarOverrides:
     """Read an override file; any mistake in it is a ``CalendarError`` reading ``path:LINE: message``.
 
+    Keys: ``holidays`` and ``workdays`` (dates), and ``years``: the years whose whole arrangement
+    the file gives (a State Council notice newer than the package), so that they are not estimated.
     An unreadable file raises ``OSError`` as usual; an empty file means no overrides.
     """
     where = os.fspath(path)
@@ -511,38 +629,59 @@ def load_overrides(path: str | os.PathLike[str]) -> CalendarOverrides:
         line = node_or_line if isinstance(node_or_line, int) else node_or_line.start_mark.line + 1
         raise CalendarError(f"{where}:{line}: {message}")
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        fail(mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc.context}")
-    except yaml.YAMLError as exc:
-        fail(1, f"not valid YAML: {exc}")
+    root = compose_yaml(text, fail)
     if root is None:
         return CalendarOverrides(source=where)
     if not isinstance(root, yaml.MappingNode):
-        fail(root, "expected a mapping with the keys holidays and workdays")
+        fail(root, "expected a mapping with the keys years, holidays and workdays")
 
     found: dict[str, dict[date, int]] = {key: {} for key in _LISTS}
+    years: dict[int, int] = {}
     seen: set[str] = set()
     for key_node, value_node in root.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        if key not in _LISTS:
-            fail(key_node, f"unknown key {key!r} (expected: {', '.join(_LISTS)})")
+        if key not in _KEYS:
+            fail(key_node, f"unknown key {key!r} (expected: {', '.join(_KEYS)})")
         if key in seen:
             fail(key_node, f"key {key!r} given twice")
         seen.add(key)
         if isinstance(value_node, yaml.ScalarNode) and value_node.tag.endswith(":null"):
             continue
         if not isinstance(value_node, yaml.SequenceNode):
-            fail(value_node, f"{key} must be a list of dates")
+            fail(value_node, f"{key} must be a list of {'years' if key == 'years' else 'dates'}")
         for item in value_node.value:
-            found[key].setdefault(_override_date(item, fail), item.start_mark.line + 1)
+            if key == "years":
+                years.setdefault(_override_year(item, fail), item.start_mark.line + 1)
+            else:
+                found[key].setdefault(_override_date(item, fail), item.start_mark.line + 1)
 
     for day, line in found["workdays"].items():
         if day in found["holidays"]:
             fail(line, f"{day} is listed as a workday and also as a holiday (line {found['holidays'][day]})")
-    return CalendarOverrides(frozenset(found["holidays"]), frozenset(found["workdays"]), where)
+    for year, line in years.items():
+        if not any(day.year == year for day in found["holidays"]):
+            fail(line, f"year {year} is declared here but no holiday of {year} is listed: give the whole "
+                       "arrangement (every day off) or leave the year out")
+    return CalendarOverrides(frozenset(found["holidays"]), frozenset(found["workdays"]), where,
+                             frozenset(years))
+
+
+def compose_yaml(text: str, fail):
+    """The YAML node tree of ``text`` (line numbers kept), or ``fail(line, message)``."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        fail(mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc.context}")
+    except yaml.YAMLError as exc:
+        fail(1, f"not valid YAML: {exc}")
+
+
+def _override_year(node, fail) -> int:
+    text = node.value.strip() if isinstance(node, yaml.ScalarNode) else ""
+    if not re.fullmatch(r"\d{4}", text) or not 1950 <= int(text) <= 2200:
+        fail(node, f"{text or 'a ' + node.id!r} is not a year (expected e.g. 2027)")
+    return int(text)
 
 
 def _override_date(node, fail) -> date:
@@ -573,8 +712,41 @@ class CalendarRegistry:
 
     def __init__(self, calendars: Iterable[BusinessCalendar] = ()) -> None:
         self._by_name: dict[str, BusinessCalendar] = {}
+        self._by_unit: dict[tuple[str, str], str] = {}  # (base calendar, unit code) -> unit calendar
         for calendar in calendars:
             self.register(calendar)
+
+    def assign(self, base: str, unit: str, calendar: str) -> None:
+        """Deadlines that ask for ``base`` and are held by ``unit`` run on ``calendar`` instead."""
+        self.get(base)
+        self.get(calendar)
+        self._by_unit[(base, unit)] = calendar
+
+    def resolve(self, name: str, unit: str | None) -> BusinessCalendar:
+        """The calendar a deadline asking for ``name`` runs on when ``unit`` holds the case."""
+        if unit is not None and self._by_unit:
+            own = self._by_unit.get((name, unit))
+            if own is not None:
+                return self._by_name[own]
+        return self.get(name)
+
+    def assignments(self) -> dict[str, dict[str, str]]:
+        """unit code -> {base calendar: unit calendar}."""
+        out: dict[str, dict[str, str]] = {}
+        for (base, unit), cal in sorted(self._by_unit.items()):
+            out.setdefault(unit, {})[base] = cal
+        return out
+
+    def calendars(self) -> list[BusinessCalendar]:
+        return [self._by_name[n] for n in self.names()]
+
+    def estimated_years_used(self) -> list[int]:
+        """Estimated years any calendar here has computed deadlines on so far."""
+        return sorted({y for c in self._by_name.values() for y in getattr(c, "estimated_years_used", ())})
+
+    def estimated_years(self, start: datetime, end: datetime) -> list[int]:
+        """Years from ``start`` to ``end`` that some calendar here only has an estimate for."""
+        return sorted({y for c in self._by_name.values() for y in c.estimated_years(start, end)})
 
     def register(self, calendar: BusinessCalendar) -> BusinessCalendar:
         self._by_name[calendar.name] = calendar

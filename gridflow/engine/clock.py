@@ -11,6 +11,7 @@ continues the same simulated timeline.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -127,3 +128,30 @@ class ClockEpoch:
     def from_json(cls, data: dict) -> "ClockEpoch":
         return cls(datetime.fromisoformat(data["real"]), datetime.fromisoformat(data["simulated"]),
                    float(data["factor"]))
+
+
+_ISO_DURATION = re.compile(
+    r"^(?P<sign>[-+])?P(?!$)(?:(?P<years>\d+(?:[.,]\d+)?)Y)?(?:(?P<months>\d+(?:[.,]\d+)?)M)?"
+    r"(?:(?P<weeks>\d+(?:[.,]\d+)?)W)?(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+(?:[.,]\d+)?)H)?(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?$")
+
+
+def parse_iso_duration(text: str) -> timedelta:
+    """An ISO 8601 duration (``PT4H``, ``P1DT2H30M``, ``P2W``, ``-PT1H``) as a ``timedelta``.
+
+    Years and months have no fixed length and are refused; so is anything that is not a duration.
+    Raises ``ValueError`` with a message for people.
+    """
+    m = _ISO_DURATION.match(text.strip().upper()) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. PT4H, P1D, P1DT2H30M)")
+    if m["years"] or m["months"]:
+        raise ValueError(f"{text!r}: years and months have no fixed length; give weeks, days or hours")
+    units = ("weeks", "days", "hours", "minutes", "seconds")
+    parts = {k: float(m[k].replace(",", ".")) for k in units if m[k]}
+    try:
+        delta = timedelta(**parts)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{text!r} is too long a duration") from None
+    return -delta if m["sign"] == "-" else delta

@@ -10,7 +10,10 @@ of a workflow version.
 Timers hang on states. A timer starts when the case enters its state (an
 action with an explicit ``to``, even the same state, re-enters), pauses while
 the case sits in a state with ``pauses_sla: true`` and resumes with the time it
-had left when the case comes back; leaving for any other state stops it.
+had left when the case comes back; leaving for any other state stops it —
+unless the timer ``continues_in`` that state: a handling limit that starts at
+dispatch keeps running through signing for and contacting the requester, so a
+slow 签收 buys no handling time.
 """
 
 from __future__ import annotations
@@ -28,6 +31,32 @@ FIELD_TYPES = frozenset(
 OUTCOMES = frozenset({"resolved", "rejected", "merged", "cancelled", "backlogged", "transferred"})
 #: ``assign: origin`` hands the case back to the unit it was reported in.
 ASSIGN_ORIGIN = "origin"
+#: ``assign: dispatcher`` hands the case back to the unit that last dispatched it (the engine records it
+#: in case data under :data:`DISPATCHER_KEY` whenever a unit-assigning action is taken).
+ASSIGN_DISPATCHER = "dispatcher"
+DISPATCHER_KEY = "dispatcher_unit"
+#: Who returned the case last (退单), for the street's review and 不当退单.
+RETURNED_BY_KEY = "returned_by"
+#: What the engine keeps about approved extensions, for ``extension_within_limits``.
+EXTENSIONS_APPROVED_KEY = "extensions_approved"
+EXTENSION_TOTAL_KEY = "extension_total_s"
+#: The reason of an approved extension as told to the requester (the resident).
+EXTENSION_REASON_KEY = "extension_reason_for_requester"
+
+#: What an action is, whatever a workflow calls it: statistics read kinds, never action names.
+ACTION_KINDS = frozenset({
+    "report", "triage_local", "merge", "reject", "dispatch", "refer_up", "sign_for", "contact", "return",
+    "recall", "reassign", "take_over", "extension_request", "extension_approval", "extension_denial",
+    "suspension_request", "suspension_approval", "suspension_denial", "resume", "reply", "rate",
+    "rate_default", "review_pass", "review_fail", "rework", "close", "supervise", "supervision_reply",
+    "co_sign_for", "co_answer", "co_close", "consult", "park", "other",
+})
+#: The street's decision on a returned case: ``upheld`` the original dispatch (不当退单), or ``accepted``.
+RETURN_VERDICTS = frozenset({"upheld", "accepted"})
+#: How a repeating timer catches up after downtime.
+MISFIRE_POLICIES = frozenset({"coalesce", "fire_all"})
+#: What a route's ``when`` may compare with (besides plain equality / one of a list).
+ROUTE_OPERATORS = frozenset({"eq", "ne", "in", "gte", "gt", "lte", "lt"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +100,13 @@ class TimerDef:
     on_breach: BreachPolicy = BreachPolicy()
     repeat: Duration | None = None
     purpose: str = ""
+    #: States into which the running deadline carries on (not stopped, not restarted) when the case moves.
+    continues_in: tuple[str, ...] = ()
+    #: ``coalesce``: a repeat whose instant already passed is skipped (one breach, ``missed`` counts them).
+    misfire: str = "coalesce"
+    #: The calendar repeats count on: the timer's own working calendar when the repeat is in working time
+    #: (``repeat: 5wd`` on a ``7d`` limit means five working days), else 24x7.
+    repeat_calendar: str = "24x7"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +123,37 @@ class StateDef:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """``when: {field: value}`` sends the action to ``dest`` instead of its default ``to``."""
+    """``when: {field: value}`` sends the action to ``dest`` instead of its default ``to``.
+
+    ``field`` names a payload field, or ``data.<key>`` the case data as it stood before the action;
+    ``op`` is ``in`` (one of ``values``) or a comparison with ``values[0]`` (``gte: 1``).
+    """
 
     field: str
     values: tuple[Any, ...]
     dest: str
+    op: str = "in"
+
+    @property
+    def data_key(self) -> str | None:
+        return self.field[5:] if self.field.startswith("data.") else None
+
+    def holds(self, payload: Mapping[str, Any] | None, data: Mapping[str, Any] | None) -> bool:
+        key = self.data_key
+        value = (data or {}).get(key) if key is not None else (payload or {}).get(self.field)
+        op = self.op
+        if op in ("in", "eq"):
+            return value in self.values
+        if op == "ne":
+            return value not in self.values
+        target = self.values[0]
+        if value is None:
+            value = 0 if isinstance(target, (int, float)) else None
+        try:
+            return bool({"gte": value >= target, "gt": value > target,
+                         "lte": value <= target, "lt": value < target}[op])
+        except TypeError:
+            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +172,9 @@ class ActionDef:
     escalate: bool = False
     supervise: bool = False
     routes: tuple["Route", ...] = ()
+    kind: str = "other"
+    count: tuple[str, ...] = ()  # integer case-data counters this action increments
+    return_verdict: str | None = None  # "upheld" / "accepted": the street's decision on a returned case
 
     @property
     def internal(self) -> bool:
@@ -176,6 +241,20 @@ DEFAULT_NOTIFICATIONS: Mapping[str, NotificationDef] = MappingProxyType({
 
 
 @dataclass(frozen=True, slots=True)
+class ExtensionLimits:
+    """How much more time a case may be given: at most ``max_count`` approved extensions adding at most
+    ``max_total`` altogether (None: no cap)."""
+
+    max_count: int | None = None
+    max_total: Duration | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    extensions: ExtensionLimits = ExtensionLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class IntakeDef:
     """Who may open a case of this workflow. ``public``: anyone, without credentials (a resident's web
     form, the hotline's public channel); otherwise only callers with credentials."""
@@ -200,6 +279,7 @@ class WorkflowDefinition:
     source: str = ""
     notifications: Mapping[str, NotificationDef] = field(default_factory=lambda: DEFAULT_NOTIFICATIONS)
     intake: IntakeDef = IntakeDef()
+    limits: Limits = Limits()
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
     @property

@@ -25,17 +25,21 @@ _UNSAFE = str.maketrans({'"': "'", ":": "：", ";": "；", "#": "＃", "{": "(",
 _WORDS = {
     "zh": {
         "otherwise": "其他", "warn": "预警", "on_breach": "超期", "escalate": "升级", "supervise": "督办",
-        "notify": "通知", "repeat": "此后每{d}重复", "also": "可办理", "calendar": "日历",
-        "pauses": "暂停计时", "stage": "阶段", "ladder": "升级层级", "and": "、", "none": "无",
-        "sep": "；", "colon": "：", "true": "是", "false": "否",
+        "notify": "通知", "repeat": "此后每{d}重复", "continues": "延续至{s}", "also": "可办理",
+        "calendar": "日历", "pauses": "暂停计时", "stage": "阶段", "ladder": "升级层级",
+        "and": "、", "none": "无", "sep": "；", "colon": "：", "true": "是", "false": "否",
     },
     "en": {
         "otherwise": "otherwise", "warn": "warn at", "on_breach": "on breach", "escalate": "escalate",
-        "supervise": "supervise", "notify": "notify", "repeat": "again every {d}", "also": "also",
-        "calendar": "calendar", "pauses": "SLA clock paused", "stage": "stage", "ladder": "escalation",
+        "supervise": "supervise", "notify": "notify", "repeat": "again every {d}",
+        "continues": "runs on into {s}", "also": "also", "calendar": "calendar", "pauses": "SLA clock paused",
+        "stage": "stage", "ladder": "escalation",
         "and": ", ", "none": "none", "sep": "; ", "colon": ": ", "true": "yes", "false": "no",
     },
 }
+
+
+_ROUTE_SIGNS = {"ne": "≠", "gte": "≥", "gt": ">", "lte": "≤", "lt": "<"}
 
 
 def _text(value: Any) -> str:
@@ -80,7 +84,8 @@ def to_mermaid(defn: WorkflowDefinition, lang: str = "zh", *, notes: bool = True
         for source in act.sources:
             for route in act.routes:
                 field = next((f for f in act.fields if f.name == route.field), None)
-                cond = f"{_say(field.label if field else None, lang, route.field)}=" + "/".join(
+                sign = _ROUTE_SIGNS.get(route.op, "=")
+                cond = f"{_say(field.label if field else None, lang, route.field)}{sign}" + "/".join(
                     _value(v, lang) for v in route.values)
                 out.append(f"    {source} --> {route.dest} : {label} ({cond})")
             if act.dest is not None:
@@ -160,4 +165,7 @@ def _timer_line(defn: WorkflowDefinition, t: TimerDef, lang: str) -> str:
     parts.append(f"{w['on_breach']}{w['colon']}{w['and'].join(effects) or w['none']}")
     if t.repeat is not None:
         parts.append(w["repeat"].format(d=t.repeat))
+    if t.continues_in:
+        into = "/".join(_say(defn.states[s].label, lang, s) for s in t.continues_in)
+        parts.append(w["continues"].format(s=into))
     return w["sep"].join(parts)

@@ -31,10 +31,13 @@ from .case import (
     BREACH, WARNING, Actor, CaseSnapshot, Deadline, Decision, Event, Notification, TimerSpec,
 )
 from .clock import ensure_aware
+from .clocks import coalesce, extra_seconds, nominal_seconds, retimed_total
 from .definition import (
-    ASSIGN_ORIGIN, BREACH_NOTIFY, HOLDER, ActionDef, Label, StateDef, TimerDef, WorkflowDefinition,
+    ASSIGN_DISPATCHER, ASSIGN_ORIGIN, BREACH_NOTIFY, DISPATCHER_KEY, EXTENSION_TOTAL_KEY,
+    EXTENSIONS_APPROVED_KEY, HOLDER, RETURNED_BY_KEY, ActionDef, Label, Route, StateDef, TimerDef,
+    WorkflowDefinition,
 )
-from .durations import WORKING_DAYS, WORKING_HOURS, Duration
+from .durations import Duration
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
 from .explanation import DeadlineExplanation
 from .guards import GuardContext, GuardRegistry, default_guards
@@ -76,9 +79,9 @@ def compile_machine(defn: WorkflowDefinition) -> Machine:
     return machine
 
 
-def _route_condition(field: str, values: tuple[Any, ...]):
-    def condition(payload: Mapping[str, Any] | None = None) -> bool:
-        return (payload or {}).get(field) in values
+def _route_condition(route: Route):
+    def condition(payload: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> bool:
+        return route.holds(payload, data)
 
     return condition
 
@@ -87,7 +90,7 @@ def _transitions_of(a: ActionDef) -> list[dict[str, Any]]:
     """Routed actions become conditional transitions, tried in order, then the default."""
     out: list[dict[str, Any]] = [
         {"trigger": a.name, "source": list(a.sources), "dest": r.dest,
-         "conditions": [_route_condition(r.field, r.values)]}
+         "conditions": [_route_condition(r)]}
         for r in a.routes
     ]
     if a.dest is not None or not a.routes:
@@ -182,11 +185,20 @@ class Engine:
         self._timers: dict[tuple[str, str], TimerDef] = {
             (s.name, t.name): t for s in definition.states.values() for t in s.timers
         }
-        # action -> (case data key, payload field it copies or None, literal value) for ``set:``
+        # action -> (case data key, payload field it copies or None, literal value) for ``set:``;
+        # a value written ``$data.key`` copies case data instead (the field is then ``data.key``).
         self._sets: dict[str, tuple[tuple[str, str | None, Any], ...]] = {
             a.name: tuple((k, v[1:], None) if isinstance(v, str) and v.startswith("$") else (k, None, v)
                           for k, v in a.sets.items())
             for a in definition.actions.values()
+        }
+        # States where the street gives its verdict on a returned case.
+        self._verdict_states = frozenset(s for a in definition.actions.values() if a.return_verdict
+                                         for s in a.sources)
+        # timer name -> the first action that extends it, per state (what an extension request is for)
+        self._extended_timer: dict[str, str] = {
+            s: a.extend[0] for a in reversed(tuple(definition.actions.values())) if a.extend
+            for s in a.sources
         }
         self._notices: dict[str, tuple[str, tuple[str, ...]]] = {
             kind: (n.message, n.to) for kind, n in definition.notifications.items()
@@ -203,11 +215,13 @@ class Engine:
             return list(names)
         return [n for n in names if role in self.definition.actions[n].roles]
 
-    def destination(self, state: str, action: str, payload: Mapping[str, Any] | None = None) -> str | None:
-        """Where ``action`` takes a case in ``state`` with this (clean) payload; None: it stays put."""
+    def destination(self, state: str, action: str, payload: Mapping[str, Any] | None = None,
+                    data: Mapping[str, Any] | None = None) -> str | None:
+        """Where ``action`` takes a case in ``state`` with this (clean) payload and case data (as it
+        stands before the action); None: it stays put."""
         for conditions, dest in self._moves.get((state, action), ()):
             for func, target in conditions:
-                if func(payload=payload) != target:
+                if func(payload=payload, data=data) != target:
                     break
             else:
                 return dest
@@ -292,6 +306,8 @@ class Engine:
             # A warning after the breach (a runner firing late and out of order) says nothing new.
             if timer.seq in d.warned or d.breaches or timer.seq >= len(tdef.warn_at):
                 return Decision(case)
+            if tdef.misfire == "coalesce" and now >= d.due_at:
+                return Decision(case)  # caught up after downtime: the breach says it all
             return self._warn(case, d, tdef, timer, now)
         if timer.kind != BREACH or timer.seq <= d.breaches:
             return Decision(case)
@@ -307,13 +323,17 @@ class Engine:
             used = self._used(d, now)
             tdef = self._timers.get((d.state, d.timer))
             label = tdef.label if tdef else Label(d.timer, d.timer)
-            out.append(DeadlineExplanation.of(d, label, self.calendars.get(d.calendar).describe(), used,
-                                              self._light(d, used, tdef)))
+            cal = self.calendars.get(d.calendar)
+            out.append(DeadlineExplanation.of(d, label, cal.describe(), used, self._light(d, used, tdef),
+                                              estimated_years=cal.estimated_years(d.started_at, d.due_at)))
         return tuple(out)
 
     def sla_status(self, case: CaseSnapshot, now: datetime) -> dict[str, Any]:
         """The most urgent deadline's traffic light and working time left, for worklists."""
         now = self._now(case, now)
+        st = self.definition.states.get(case.state)
+        if st is not None and st.pauses_sla and not st.final:
+            return self._suspended_status(case)
         worst: dict[str, Any] = {"light": "none", "left_s": None, "due_at": None, "deadline": None}
         rank = {"none": 0, "green": 1, "yellow": 2, "red": 3}
         most_urgent = float("inf")
@@ -327,6 +347,16 @@ class Engine:
                 most_urgent = left
                 worst = {"light": light, "left_s": round(left, 1), "due_at": d.due_at, "deadline": d.id}
         return worst
+
+    @staticmethod
+    def _suspended_status(case: CaseSnapshot) -> dict[str, Any]:
+        """A case in a pausing state (挂起) shows as suspended, with the time its paused deadline has left."""
+        paused = [d for d in case.deadlines if not d.is_running]
+        if not paused:
+            return {"light": "suspended", "left_s": None, "due_at": None, "deadline": None}
+        d = min(paused, key=lambda p: p.total - p.consumed)
+        return {"light": "suspended", "left_s": round(d.total - d.consumed, 1), "due_at": None,
+                "deadline": d.id}
 
     @staticmethod
     def _light(d: Deadline, used: float, tdef: TimerDef | None) -> str:
@@ -347,12 +377,23 @@ class Engine:
     def _refusal(self, case: CaseSnapshot, act: ActionDef, actor: Actor, payload: dict[str, Any],
                  now: datetime) -> tuple[str, str] | None:
         """The first guard of ``act`` that refuses, and why; None when all pass."""
-        ctx = GuardContext(case, act.name, actor, MappingProxyType(payload), now)
+        ctx = GuardContext(case, act.name, actor, MappingProxyType(payload), now, self.definition.limits,
+                           lambda amount: self._extension_measure(case, amount))
         for g in act.guards:
             reason = self.guards.check(g, ctx)
             if reason is not None:
                 return g, reason
         return None
+
+    def _extension_measure(self, case: CaseSnapshot, amount: str) -> float:
+        """How much an extension of ``amount`` counts against the workflow's cap (``nominal_seconds`` on
+        the calendar of the deadline it extends)."""
+        dur = Duration.parse(amount)
+        timer = self._extended_timer.get(case.state)
+        for d in case.deadlines:
+            if timer is None or d.timer == timer:
+                return nominal_seconds(dur, d.due_at, self.calendars.get(d.calendar))
+        return nominal_seconds(dur, case.updated_at, self.calendars.get(self.definition.calendar))
 
     def _warn(self, case: CaseSnapshot, d: Deadline, tdef: TimerDef, timer: TimerSpec,
               now: datetime) -> Decision:
@@ -372,8 +413,17 @@ class Engine:
         system = _SYSTEM
         w.breach_count += 1
         lateness = max(0.0, (now - timer.due_at).total_seconds())
+        nxt, missed = None, 0
+        if tdef.repeat is not None:
+            cal = self._repeat_calendar(d, tdef, w.holder)
+            if tdef.misfire == "coalesce":
+                nxt, missed = coalesce(tdef.repeat, timer.due_at, now, cal)
+            else:
+                nxt = tdef.repeat.due(timer.due_at, cal)
         w.event("DeadlineBreached", system, deadline=d.id, timer=d.timer, breach=timer.seq,
-                due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red")
+                due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red", missed=missed)
+        if self.definition.states[d.state].pauses_sla:  # a timer of a pausing state is the pause's ceiling
+            w.event("SuspensionLimitReached", system, deadline=d.id)
         policy = tdef.on_breach
         if policy.notify:
             w.notes.append(self._notification(
@@ -384,9 +434,7 @@ class Engine:
             self._supervise(w, system, reason=f"deadline {d.id} breached")
         if policy.escalate:
             self._escalate(w, system, reason=f"deadline {d.id} breached")
-        nxt = None
-        if tdef.repeat is not None:
-            nxt = tdef.repeat.due(timer.due_at, self.calendars.get(d.calendar))
+        if nxt is not None:
             w.schedule.append(TimerSpec(d.id, BREACH, timer.seq + 1, d.generation, nxt))
         w.deadlines[d.id] = _evolve(d, breaches=timer.seq, next_breach_at=nxt)
         if policy.action is not None:
@@ -407,28 +455,20 @@ class Engine:
 
     def _apply(self, w: _Work, act: ActionDef, actor: Actor, payload: dict[str, Any]) -> None:
         source = w.state
-        dest = self.destination(source, act.name, payload)  # None for internal actions
-        taken = {"action": act.name, "from_state": source, "to_state": dest or source}
+        before = w.data if w.data is not None else w.case.data
+        dest = self.destination(source, act.name, payload, before)  # None for internal actions
+        taken = {"action": act.name, "kind": act.kind, "from_state": source, "to_state": dest or source}
         if payload:
             taken["payload"] = payload
         if actor.unit:
             taken["unit"] = actor.unit
         w.events.append(Event("ActionTaken", w.now, actor.id, actor.role, taken))
-        if act.sets or act.clears:
-            data = w.mutable_data()
-            for key in act.clears:
-                data.pop(key, None)
-            for key, field, value in self._sets[act.name]:
-                data[key] = value if field is None else payload.get(field)
+        if act.sets or act.clears or act.count:
+            self._write_data(w, act, payload, before)
+        if act.kind == "return" or act.return_verdict:
+            self._returned(w, act, actor, dest)
         if act.assign is not None:
-            target = w.case.origin_unit if act.assign == ASSIGN_ORIGIN else payload.get(act.assign)
-            if target and target != w.holder:
-                w.event("CaseAssigned", actor, from_unit=w.holder, to_unit=target)
-                w.notes.append(self._notification(
-                    "assigned", w.case.number, target, {"from_unit": w.holder, "action": act.name},
-                    self._holder_roles(dest or source), action=act.label.zh, action_en=act.label.en,
-                    unit=target, from_unit=w.holder))
-                w.holder = target
+            self._assign(w, act, actor, payload, dest or source)
         if act.extend is not None:
             self._extend(w, actor, act.extend, payload)
         if act.supervise:
@@ -438,25 +478,114 @@ class Engine:
         if dest is not None:
             self._move(w, source, dest, actor)
 
+    def _write_data(self, w: _Work, act: ActionDef, payload: Mapping[str, Any],
+                    before: Mapping[str, Any]) -> None:
+        """``clear:``, then ``set:`` (``$field`` from the payload, ``$data.key`` from the case as it
+        stood), then ``count:`` (integer counters, +1)."""
+        data = w.mutable_data()
+        for key in act.clears:
+            data.pop(key, None)
+        for key, field, value in self._sets[act.name]:
+            if field is None:
+                data[key] = value
+            elif field.startswith("data."):
+                data[key] = before.get(field[5:])
+            else:
+                data[key] = payload.get(field)
+        for key in act.count:
+            data[key] = int(data.get(key) or 0) + 1
+
+    def _returned(self, w: _Work, act: ActionDef, actor: Actor, dest: str | None) -> None:
+        """退单 and the street's review of it: who returned the case, and the verdict on it."""
+        data = w.mutable_data()
+        if act.kind == "return":
+            if actor.unit:
+                data[RETURNED_BY_KEY] = actor.unit
+            if dest in self._verdict_states:
+                w.event("ReturnReviewRequested", actor, unit=actor.unit, count=int(data.get("returns") or 0))
+            return
+        unit = data.get(RETURNED_BY_KEY)
+        upheld = act.return_verdict == "upheld"
+        w.event("ReturnReviewed", actor, unit=unit, upheld=upheld)
+        if upheld:
+            w.event("ImproperReturnRecorded", actor, unit=unit)
+
+    def _assign(self, w: _Work, act: ActionDef, actor: Actor, payload: Mapping[str, Any], state: str) -> None:
+        assign = act.assign
+        data = w.data if w.data is not None else w.case.data
+        if assign == ASSIGN_ORIGIN:
+            target = w.case.origin_unit
+        elif assign == ASSIGN_DISPATCHER:
+            target = data.get(DISPATCHER_KEY) or w.case.origin_unit
+        elif assign.startswith("$data."):
+            target = data.get(assign[6:])
+        else:  # a unit the actor names: the actor's unit dispatched the case
+            target = payload.get(assign)
+            if target and actor.unit:
+                w.mutable_data()[DISPATCHER_KEY] = actor.unit
+        if target and target != w.holder:
+            w.event("CaseAssigned", actor, from_unit=w.holder, to_unit=target)
+            w.notes.append(self._notification(
+                "assigned", w.case.number, target, {"from_unit": w.holder, "action": act.name},
+                self._holder_roles(state), action=act.label.zh, action_en=act.label.en,
+                unit=target, from_unit=w.holder))
+            w.holder = target
+
     def _holder_roles(self, state: str) -> tuple[str, ...]:
         return self.definition.states[state].holder_roles
 
     def _move(self, w: _Work, source: str, dest: str, actor: Actor) -> None:
         dst = self.definition.states[dest]
         pausing = dst.pauses_sla and not dst.final
-        resumed: set[str] = set()
+        resumed: set[str] = set()  # timers carried on into dst: its own of that name do not start
         for d in list(w.deadlines.values()):
-            if d.run_since is not None:  # running: it pauses in a pausing state, else stops
+            carries_on = source != dest and not dst.final and (d.state == dest or self._continues(d, dest))
+            if d.run_since is not None:  # running: it pauses in a pausing state, carries on or stops
                 if pausing:
                     self._pause(w, d, actor)
+                elif carries_on and d.state != dest:
+                    self._carry_on(w, d, dst, actor)
+                    resumed.add(d.timer)
                 else:
                     self._stop(w, d, actor, "state_left")
-            elif d.state == dest and source != dest and not dst.final:  # paused, and back where it runs
-                self._resume(w, d, actor)
+            elif carries_on:  # paused, and back where it runs
+                self._resume(w, self._retag(d, dst), actor)
                 resumed.add(d.timer)
             elif not pausing:
                 self._stop(w, d, actor, "state_left")
         self._arrive(w, dst, actor, resumed)
+
+    def _continues(self, d: Deadline, dest: str) -> bool:
+        tdef = self._timers.get((d.state, d.timer))
+        return tdef is not None and dest in tdef.continues_in
+
+    def _retag(self, d: Deadline, dst: StateDef) -> Deadline:
+        """The deadline under ``dst``'s timer of the same name (its limit, warnings, repeat and breach
+        policy from now on), its allowance recomputed from the original start if the limit differs."""
+        old, new = self._timers.get((d.state, d.timer)), self._timers.get((dst.name, d.timer))
+        if new is None or old is None or d.state == dst.name:
+            return d
+        if new.duration == old.duration:
+            return _evolve(d, state=dst.name)
+        cal = self.calendars.get(d.calendar)
+        total, original_due = retimed_total(d.total, d.started_at, old.duration, new.duration, cal)
+        due = cal.add(d.run_since, total - d.consumed) if d.run_since is not None else d.due_at
+        return _evolve(d, state=dst.name, duration=str(new.duration), total=total, original_due=original_due,
+                       due_at=due, next_breach_at=due if not d.breaches else d.next_breach_at)
+
+    def _carry_on(self, w: _Work, d: Deadline, dst: StateDef, actor: Actor) -> None:
+        """A running deadline that ``continues_in`` dst keeps running: not stopped, not restarted."""
+        nd = self._retag(d, dst)
+        if nd is d:
+            return  # dst has no timer of that name: it runs on as planned
+        nd = _evolve(nd, generation=d.generation + 1)
+        w.deadlines[d.id] = nd
+        w.cancel.append(d.id)
+        if nd.total != d.total:
+            w.event("DeadlineRetimed", actor, deadline=d.id, timer=d.timer, state=dst.name,
+                    duration=nd.duration, allowed_s=round(nd.total, 3), due_at=nd.due_at.isoformat(),
+                    previous_due=d.due_at.isoformat())
+        self._plan(w, nd, self._timers.get((dst.name, d.timer)), self.calendars.get(d.calendar))
 
     def _arrive(self, w: _Work, dst: StateDef, actor: Actor, resumed: set[str]) -> None:
         """Settle the case in ``dst``: the case-level pause clock, then close or start its timers."""
@@ -481,16 +610,18 @@ class Engine:
                 self._start(w, state, tdef, duration, actor)
 
     def _start(self, w: _Work, state: str, tdef: TimerDef, duration: str, actor: Actor) -> None:
-        cal = self.calendars.get(tdef.calendar)
+        # The holder's own calendar if it has one derived from the timer's (a 7x24 desk, a Saturday
+        # rota); the deadline keeps the resolved name, so later firings and explanations use it too.
+        cal = self.calendars.resolve(tdef.calendar, w.holder)
         now = w.now
         w.seq += 1
         did = f"{tdef.name}.{w.seq}"
         due, total = tdef.duration.span(now, cal)
-        d = Deadline(did, tdef.name, state, tdef.calendar, duration, now, due, due, total, run_since=now,
+        d = Deadline(did, tdef.name, state, cal.name, duration, now, due, due, total, run_since=now,
                      next_breach_at=due)
         w.deadlines[did] = d
         w.events.append(Event("DeadlineStarted", now, actor.id, actor.role, {
-            "deadline": did, "timer": tdef.name, "duration": duration, "calendar": tdef.calendar,
+            "deadline": did, "timer": tdef.name, "duration": duration, "calendar": cal.name,
             "due_at": due.isoformat()}))
         self._plan(w, d, tdef, cal)
 
@@ -528,7 +659,7 @@ class Engine:
         left = d.total - d.consumed
         due = cal.add(w.now, left) if left >= 0 else d.due_at
         pauses = d.pauses[:-1] + ((d.pauses[-1][0], w.now),) if d.pauses else d.pauses
-        next_breach = due if not d.breaches else self._repeat_from(d, w.now)
+        next_breach = due if not d.breaches else self._repeat_from(d, w.now, w.holder)
         nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due,
                      next_breach_at=next_breach, generation=d.generation + 1)
         w.deadlines[d.id] = nd
@@ -537,11 +668,18 @@ class Engine:
                 left_s=round(left, 3))
         self._plan(w, nd, self._timers.get((d.state, d.timer)), cal)
 
-    def _repeat_from(self, d: Deadline, at: datetime) -> datetime | None:
+    def _repeat_calendar(self, d: Deadline, tdef: TimerDef, holder: str | None):
+        """Repeats count on the deadline's own (holder-resolved) calendar; a working-time repeat of a
+        calendar-time limit (``repeat: 5wd`` on ``7d``) on the timer's working calendar for the holder."""
+        if tdef.duration.is_working_time or tdef.repeat is None or not tdef.repeat.is_working_time:
+            return self.calendars.get(d.calendar)
+        return self.calendars.resolve(tdef.repeat_calendar, holder)
+
+    def _repeat_from(self, d: Deadline, at: datetime, holder: str | None) -> datetime | None:
         tdef = self._timers.get((d.state, d.timer))
         if tdef is None or tdef.repeat is None:
             return None
-        return tdef.repeat.due(at, self.calendars.get(d.calendar))
+        return tdef.repeat.due(at, self._repeat_calendar(d, tdef, holder))
 
     def _stop(self, w: _Work, d: Deadline, actor: Actor, reason: str) -> None:
         used = self._used(d, w.now)
@@ -562,18 +700,13 @@ class Engine:
         if raw is None:
             return
         amount = Duration.parse(raw)
+        granted: float | None = None  # what this extension counts against the cap
         for d in list(w.deadlines.values()):
             if d.timer != timer_name:
                 continue
             cal = self.calendars.get(d.calendar)
-            # Working hours add exactly that much working time; anything else adds the working
-            # time that lies between the current due and the same due moved by the amount.
-            if amount.unit == WORKING_HOURS:
-                extra = amount.seconds
-            elif amount.unit == WORKING_DAYS:
-                extra = cal.working_days_span(d.due_at, int(amount.amount))[1]
-            else:
-                extra = cal.elapsed(d.due_at, amount.due(d.due_at, cal))
+            extra = extra_seconds(amount, d.due_at, cal)
+            granted = nominal_seconds(amount, d.due_at, cal) if granted is None else granted
             total = d.total + extra
             if d.is_running:
                 due = cal.add(d.run_since, total - d.consumed)
@@ -589,6 +722,10 @@ class Engine:
             w.event("DeadlineExtended", actor, deadline=d.id, timer=d.timer, by=str(amount),
                     previous_due=d.due_at.isoformat(), due_at=due.isoformat())
             self._plan(w, nd, self._timers.get((d.state, d.timer)), cal)
+        if granted is not None:  # what ``extension_within_limits`` counts
+            data = w.mutable_data()
+            data[EXTENSIONS_APPROVED_KEY] = int(data.get(EXTENSIONS_APPROVED_KEY) or 0) + 1
+            data[EXTENSION_TOTAL_KEY] = round(float(data.get(EXTENSION_TOTAL_KEY) or 0.0) + granted, 3)
 
     def _supervise(self, w: _Work, actor: Actor, reason: str) -> None:
         if w.supervised:

@@ -1,7 +1,7 @@
 """Why a case is (or is not) overdue, deadline by deadline: what ``Engine.explain`` answers.
 
 Typed for code that reasons about it; ``as_dict()`` is the JSON shape the API and the CLI show,
-kept key for key as it has always been.
+kept key for key as it has always been (``calendar_estimated`` and ``calendar_estimated_years`` added).
 """
 
 from __future__ import annotations
@@ -45,10 +45,17 @@ class DeadlineExplanation:
     breaches: int
     warnings_fired: int
     light: str  # green, yellow or red
+    #: years from its start to its due date whose days off the calendar only estimates (no official
+    #: 放假调休 arrangement known, no override file giving one): the due date may be off by days
+    calendar_estimated_years: tuple[int, ...] = ()
+
+    @property
+    def calendar_estimated(self) -> bool:
+        return bool(self.calendar_estimated_years)
 
     @classmethod
     def of(cls, d: Deadline, label: Label, calendar: Mapping[str, Any], used: float,
-           light: str) -> "DeadlineExplanation":
+           light: str, estimated_years: tuple[int, ...] = ()) -> "DeadlineExplanation":
         """``used``: working seconds used so far, now; the amounts are rounded to the millisecond."""
         return cls(
             deadline=d.id, timer=d.timer, label=label, state=d.state, status=d.status,
@@ -57,6 +64,7 @@ class DeadlineExplanation:
             pauses=tuple(Pause(a, b) for a, b in d.pauses), extensions=d.extensions,
             allowed_s=round(d.total, 3), used_s=round(used, 3), left_s=round(d.total - used, 3),
             overdue=used >= d.total, breaches=d.breaches, warnings_fired=len(d.warned), light=light,
+            calendar_estimated_years=tuple(estimated_years),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -68,5 +76,6 @@ class DeadlineExplanation:
             "pauses": [p.as_dict() for p in self.pauses], "extensions": [dict(e) for e in self.extensions],
             "allowed_s": self.allowed_s, "used_s": self.used_s, "left_s": self.left_s,
             "overdue": self.overdue, "breaches": self.breaches, "warnings_fired": self.warnings_fired,
-            "light": self.light,
+            "light": self.light, "calendar_estimated": self.calendar_estimated,
+            "calendar_estimated_years": list(self.calendar_estimated_years),
         }

@@ -22,6 +22,9 @@ class GuardContext:
     actor: Any  # Actor
     payload: Mapping[str, Any]
     now: datetime
+    limits: Any = None  # the workflow's Limits
+    #: The working seconds an extension of the given duration would add to the deadline it extends.
+    extension_seconds: Callable[[str], float] | None = None
 
 
 class GuardRegistry:
@@ -68,6 +71,41 @@ def _not_overdue(ctx: GuardContext) -> GuardResult:
     return True
 
 
+def _suspension_pending(ctx: GuardContext) -> GuardResult:
+    return bool(ctx.case.data.get("suspension_requested")) or "no suspension request is pending"
+
+
+def _no_suspension_pending(ctx: GuardContext) -> GuardResult:
+    return not ctx.case.data.get("suspension_requested") or "a suspension request is already pending"
+
+
+def _extension_within_limits(ctx: GuardContext) -> GuardResult:
+    """The workflow's cap on extensions: how many may be approved, and how much time they add altogether.
+
+    Counts what was approved (the engine keeps it in case data) plus the extension asked for now: the
+    payload's ``duration`` when requesting, the pending ``requested_extension`` when approving.
+    """
+    limits = getattr(ctx.limits, "extensions", None)
+    if limits is None:
+        return True
+    data = ctx.case.data
+    count = int(data.get("extensions_approved") or 0)
+    if limits.max_count is not None and count >= limits.max_count:
+        return (f"{count} extension(s) already approved; this workflow allows at most {limits.max_count}: "
+                "explain in writing and park the case instead (挂账)")
+    requested = ctx.payload.get("duration") or (data.get("requested_extension")
+                                                if data.get("extension_requested") else None)
+    if limits.max_total is None or not requested or ctx.extension_seconds is None:
+        return True
+    used = float(data.get("extension_total_s") or 0.0)
+    cap = ctx.extension_seconds(str(limits.max_total))
+    asked = ctx.extension_seconds(str(requested))
+    if used + asked > cap + 1e-3:
+        return (f"extensions may add at most {limits.max_total} altogether; {round(used / 3600, 2)} h "
+                f"already granted, {requested} more would exceed it")
+    return True
+
+
 def _is_reporter(ctx: GuardContext) -> GuardResult:
     if ctx.actor.role == "system":
         return True
@@ -96,6 +134,9 @@ def default_guards() -> GuardRegistry:
             "extension_pending": _extension_pending,
             "no_extension_pending": _no_extension_pending,
             "not_overdue": _not_overdue,
+            "extension_within_limits": _extension_within_limits,
+            "suspension_pending": _suspension_pending,
+            "no_suspension_pending": _no_suspension_pending,
             "is_reporter": _is_reporter,
             "own_case_if_resident": _own_case_if_resident,
             "can_escalate": _can_escalate,

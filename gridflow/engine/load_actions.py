@@ -5,11 +5,14 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from .definition import ASSIGN_ORIGIN, FIELD_TYPES, ActionDef, FieldSpec, Route
+from .definition import (
+    ACTION_KINDS, ASSIGN_DISPATCHER, ASSIGN_ORIGIN, FIELD_TYPES, RETURN_VERDICTS, ROUTE_OPERATORS, ActionDef,
+    FieldSpec, Route,
+)
 from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
 
 _ACTION_KEYS = {"label", "from", "to", "routes", "roles", "guards", "fields", "assign", "set", "clear",
-                "extend", "escalate", "supervise"}
+                "extend", "escalate", "supervise", "kind", "count", "return_verdict"}
 _FIELD_KEYS = {"type", "required", "choices", "label", "max_length"}
 
 
@@ -37,9 +40,10 @@ def _action(s: Scope, aname: Any, araw: Any) -> ActionDef | None:
     fields = _fields(s, araw, path, el)
     field_names = {f.name for f in fields}
     assign = araw.get("assign")
-    if assign is not None and assign != ASSIGN_ORIGIN and assign not in field_names:
-        c.add(path + ("assign",), el,
-              f"assign names {assign!r}, which is neither 'origin' nor a field of this action")
+    if assign is not None and assign not in (ASSIGN_ORIGIN, ASSIGN_DISPATCHER) and assign not in field_names \
+            and not (isinstance(assign, str) and assign.startswith("$data.") and len(assign) > 6):
+        c.add(path + ("assign",), el, f"assign names {assign!r}, which is neither 'origin', 'dispatcher', "
+                                      "'$data.<key>' nor a field of this action")
     sets = _sets(s, araw, path, el, field_names)
     extend = _extend(s, araw, path, el, fields)
     routes = _routes(s, araw, path, el, fields)
@@ -48,8 +52,36 @@ def _action(s: Scope, aname: Any, araw: Any) -> ActionDef | None:
         sources=sources, dest=dest, roles=aroles, guards=aguards, fields=fields, assign=assign,
         sets=MappingProxyType(dict(sets)), clears=names(c, araw.get("clear"), path + ("clear",), el, "clear"),
         extend=extend, escalate=bool(araw.get("escalate", False)),
-        supervise=bool(araw.get("supervise", False)), routes=routes,
+        supervise=bool(araw.get("supervise", False)), routes=routes, kind=_kind(s, araw, path, el),
+        count=_counters(s, araw, path, el), return_verdict=_verdict(s, araw, path, el),
     )
+
+
+def _kind(s: Scope, araw: dict, path: Path_, el: str) -> str:
+    """What the action is for statistics (``dispatch``, ``return``...); ``other`` when not said."""
+    kind = araw.get("kind", "other")
+    if kind not in ACTION_KINDS:
+        s.c.add(path + ("kind",), el, f"unknown kind {kind!r} (known: {known(ACTION_KINDS)})")
+        return "other"
+    return kind
+
+
+def _counters(s: Scope, araw: dict, path: Path_, el: str) -> tuple[str, ...]:
+    keys = names(s.c, araw.get("count"), path + ("count",), el, "count")
+    for i, key in enumerate(keys):
+        if not key.isidentifier():
+            s.c.add(item(araw, "count", i, path), el,
+                    f"count names {key!r}: a case data key such as 'returns'")
+    return keys
+
+
+def _verdict(s: Scope, araw: dict, path: Path_, el: str) -> str | None:
+    verdict = araw.get("return_verdict")
+    if verdict is not None and verdict not in RETURN_VERDICTS:
+        s.c.add(path + ("return_verdict",), el,
+                f"return_verdict must be one of {known(RETURN_VERDICTS)}, got {verdict!r}")
+        return None
+    return verdict
 
 
 def _sources_and_dest(s: Scope, araw: dict, path: Path_, el: str) -> tuple[tuple[str, ...], Any]:
@@ -133,6 +165,8 @@ def _sets(s: Scope, araw: dict, path: Path_, el: str, field_names: set[str]) -> 
         s.c.add(path + ("set",), el, "set must be a mapping of case data key to value or $field")
         return {}
     for key, value in sets.items():
+        if isinstance(value, str) and value.startswith("$data.") and len(value) > 6:
+            continue  # copies a value the case data holds (e.g. the reason of the pending request)
         if isinstance(value, str) and value.startswith("$") and value[1:] not in field_names:
             s.c.add(path + ("set", key), el,
                     f"set {key!r} refers to {value!r}, which is not a field of this action")
@@ -177,16 +211,35 @@ def _route(s: Scope, r: Any, rpath: Path_, el: str, fields: tuple[FieldSpec, ...
         c.add(rpath, el, "a route is {when: {field: value or [values]}, to: state}")
         return None
     (rfield, rvals), = when.items()
-    if rfield not in {f.name for f in fields}:
-        c.add(rpath + ("when",), el, f"route tests {rfield!r}, which is not a field of this action")
+    is_data = isinstance(rfield, str) and rfield.startswith("data.") and len(rfield) > 5
+    if not is_data and rfield not in {f.name for f in fields}:
+        c.add(rpath + ("when",), el,
+              f"route tests {rfield!r}, which is neither a field of this action nor 'data.<key>'")
     if r["to"] not in s.state_names:
         c.add(rpath + ("to",), el, f"unknown state {r['to']!r} in route")
-    rvals = tuple(rvals) if isinstance(rvals, list) else (rvals,)
+    op, rvals = _route_test(s, rvals, rpath, el)
     rspec = _field_named(fields, rfield)
-    if rspec is not None and rspec.choices:
+    if rspec is not None and rspec.choices and op in ("in", "eq", "ne"):
         for v in rvals:
             if v not in rspec.choices:
                 c.add(rpath + ("when",), el,
                       f"route tests {rfield!r} for {v!r}, which is not one of its choices "
                       f"({', '.join(rspec.choices)}): the route could never be taken")
-    return Route(str(rfield), rvals, str(r["to"]))
+    return Route(str(rfield), rvals, str(r["to"]), op)
+
+
+def _route_test(s: Scope, rvals: Any, rpath: Path_, el: str) -> tuple[str, tuple[Any, ...]]:
+    """A value, a list of values, or one comparison such as ``{gte: 1}``."""
+    if not isinstance(rvals, dict):
+        return "in", tuple(rvals) if isinstance(rvals, list) else (rvals,)
+    if len(rvals) != 1 or next(iter(rvals)) not in ROUTE_OPERATORS:
+        s.c.add(rpath + ("when",), el,
+                f"a route comparison is one of {known(ROUTE_OPERATORS)} with a value, e.g. {{gte: 1}}")
+        return "in", ()
+    (op, value), = rvals.items()
+    if op == "in":
+        return "in", tuple(value) if isinstance(value, list) else (value,)
+    if op in ("gte", "gt", "lte", "lt") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        s.c.add(rpath + ("when",), el, f"{op} compares with a number, got {value!r}")
+        return "in", ()
+    return op, (value,)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .definition import OUTCOMES, ActionDef, BreachPolicy, Label, StateDef, TimerDef
-from .load_common import Path_, Scope, duration, known, label, names, unknown_keys
+from .definition import MISFIRE_POLICIES, OUTCOMES, ActionDef, BreachPolicy, Label, StateDef, TimerDef
+from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
 
 _STATE_KEYS = {"label", "stage", "final", "pauses_sla", "holder", "timers", "outcome"}
-_TIMER_KEYS = {"name", "label", "duration", "calendar", "warn_at", "on_breach", "repeat", "purpose"}
+_TIMER_KEYS = {"name", "label", "duration", "calendar", "warn_at", "on_breach", "repeat", "purpose",
+               "continues_in", "misfire"}
 _BREACH_KEYS = {"escalate", "supervise", "action", "notify"}
 
 
@@ -95,13 +96,31 @@ def _timer(s: Scope, sname: str, t: Any, actions: Mapping[str, ActionDef], tpath
     warn = _warnings(s, t, tpath, tel)
     policy = _breach_policy(s, sname, t, actions, tpath, tel)
     repeat = duration(c, t["repeat"], tpath + ("repeat",), tel) if t.get("repeat") is not None else None
+    continues = _continues_in(s, sname, t, tpath, tel)
+    misfire = t.get("misfire", "coalesce")
+    if misfire not in MISFIRE_POLICIES:
+        c.add(tpath + ("misfire",), tel, f"misfire must be one of {known(MISFIRE_POLICIES)}, got {misfire!r}")
+        misfire = "coalesce"
     if dur is None:
         return None
     return TimerDef(
         name=tname, label=label(c, t.get("label"), tpath + ("label",), tel, tname), duration=dur,
         calendar=cal if dur.is_working_time else "24x7", warn_at=warn, on_breach=policy,
-        repeat=repeat, purpose=str(t.get("purpose", tname)),
+        repeat=repeat, purpose=str(t.get("purpose", tname)), continues_in=continues, misfire=misfire,
+        repeat_calendar=cal if repeat is not None and repeat.is_working_time else "24x7",
     )
+
+
+def _continues_in(s: Scope, sname: str, t: dict, tpath: Path_, tel: str) -> tuple[str, ...]:
+    """The states the running deadline carries on into (a handling limit counted from dispatch)."""
+    states = names(s.c, t.get("continues_in"), tpath + ("continues_in",), tel, "continues_in")
+    for i, st in enumerate(states):
+        if st not in s.state_names:
+            s.c.add(item(t, "continues_in", i, tpath), tel, f"unknown state {st!r} in continues_in")
+        elif st == sname:
+            s.c.add(item(t, "continues_in", i, tpath), tel,
+                    "continues_in names the timer's own state; re-entering it restarts the timer")
+    return states
 
 
 def _warnings(s: Scope, t: dict, tpath: Path_, tel: str) -> tuple[float, ...]:

@@ -10,9 +10,9 @@ from typing import Any, Mapping
 
 from .definition import (
     DEFAULT_NOTIFICATIONS, NOTIFICATION_PLACEHOLDERS, NOTIFICATION_TOKENS, ActionDef, EscalationLadder,
-    IntakeDef, Label, NotificationDef, StateDef,
+    ExtensionLimits, IntakeDef, Label, Limits, NotificationDef, StateDef,
 )
-from .load_common import Collector, Scope, item, known, label, names, unknown_keys
+from .load_common import Collector, Scope, duration, item, known, label, names, unknown_keys
 from .roles import KNOWN_ROLES, SYSTEM_ROLE
 
 DEFAULT_LADDER = ("community", "street", "district", "city")
@@ -102,6 +102,31 @@ def parse_intake(c: Collector, data: dict) -> IntakeDef:
     return IntakeDef(public=public)
 
 
+def parse_limits(c: Collector, data: dict) -> Limits:
+    """``limits: {extensions: {max_count: 2, max_total: 15wd}}``: caps the guard
+    ``extension_within_limits`` enforces."""
+    raw = data.get("limits")
+    if raw is None:
+        return Limits()
+    if not isinstance(raw, dict):
+        c.add(("limits",), "limits", "limits must be a mapping, e.g. {extensions: {max_count: 2}}")
+        return Limits()
+    unknown_keys(c, raw, {"extensions"}, ("limits",), "limits")
+    eraw = raw.get("extensions") or {}
+    path, el = ("limits", "extensions"), "limits / extensions"
+    if not isinstance(eraw, dict):
+        c.add(path, el, "extensions must be a mapping with max_count and/or max_total")
+        return Limits()
+    unknown_keys(c, eraw, {"max_count", "max_total"}, path, el)
+    count = eraw.get("max_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+        c.add(path + ("max_count",), el, f"max_count must be a whole number (0 or more), got {count!r}")
+        count = None
+    total = duration(c, eraw["max_total"], path + ("max_total",), el) if eraw.get("max_total") is not None \
+        else None
+    return Limits(ExtensionLimits(count, total))
+
+
 # --- notifications ----------------------------------------------------------------------------
 
 def parse_notifications(s: Scope, data: dict) -> Mapping[str, NotificationDef]:
@@ -182,6 +207,7 @@ def _check_initial_and_final(c: Collector, initial: Any, states: Mapping[str, St
 def _check_actions_against_states(c: Collector, states: Mapping[str, StateDef],
                                   actions: Mapping[str, ActionDef]) -> None:
     timer_names = {t.name for s in states.values() for t in s.timers}
+    _check_continues_in(c, states)
     for aname, act in actions.items():
         for s in act.sources:
             if s in states and states[s].final:
@@ -190,6 +216,23 @@ def _check_actions_against_states(c: Collector, states: Mapping[str, StateDef],
         if act.extend and act.extend[0] not in timer_names:
             c.add(("actions", aname, "extend"), f"action {aname}",
                   f"extend names unknown timer {act.extend[0]!r}")
+
+
+def _check_continues_in(c: Collector, states: Mapping[str, StateDef]) -> None:
+    for sname, st in states.items():
+        for i, t in enumerate(st.timers):
+            path, el = ("states", sname, "timers", i, "continues_in"), f"state {sname} / timer {t.name}"
+            for dest in t.continues_in:
+                if dest not in states:
+                    continue  # reported with the timer
+                if states[dest].final:
+                    c.add(path, el, f"continues_in names final state {dest!r}: a closed case has no "
+                                    "running deadline")
+                other = next((o for o in states[dest].timers if o.name == t.name), None)
+                if other is not None and other.calendar != t.calendar:
+                    c.add(path, el, f"timer {t.name!r} of state {dest!r} runs on calendar "
+                                    f"{other.calendar!r}, this one on {t.calendar!r}: a deadline that "
+                                    "carries on keeps one calendar")
 
 
 def _check_reachability(c: Collector, initial: str, states: Mapping[str, StateDef],

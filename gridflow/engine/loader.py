@@ -19,12 +19,12 @@ from .load_actions import parse_actions
 from .load_common import Collector, Path_, Scope, unknown_keys
 from .load_states import parse_states
 from .load_workflow import (
-    check_graph, parse_escalation, parse_header, parse_intake, parse_notifications, parse_roles, parse_stages,
-    role_set,
+    check_graph, parse_escalation, parse_header, parse_intake, parse_limits, parse_notifications, parse_roles,
+    parse_stages, role_set,
 )
 
 _TOP_KEYS = {"name", "version", "label", "description", "initial", "roles", "stages", "states", "actions",
-             "escalation", "calendar", "notifications", "intake"}
+             "escalation", "calendar", "notifications", "intake", "limits"}
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -114,6 +114,7 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
     states = parse_states(scope, states_raw, stages, actions)
     notifications = parse_notifications(scope, data)
     intake = parse_intake(c, data)
+    limits = parse_limits(c, data)
     initial = data.get("initial")
     check_graph(c, initial, states, actions)
     if c.problems:
@@ -122,7 +123,7 @@ def build(data: Any, *, source: str = "<python>", lines: Mapping[Path_, int] | N
         name=name, version=version, label=label, initial=initial, states=MappingProxyType(states),
         actions=MappingProxyType(actions), stages=MappingProxyType(stages), escalation=ladder, roles=roles,
         calendar=default_calendar, description=str(data.get("description", "")), source=source,
-        notifications=notifications, intake=intake, raw=MappingProxyType(dict(data)),
+        notifications=notifications, intake=intake, limits=limits, raw=MappingProxyType(dict(data)),
     )
 
 

@@ -39,6 +39,8 @@ class InlineTimerRunner:
         self.batch = max(1, batch)
         self.status = RunnerStatus(self.kind)
         self._batch_failed = False
+        # One pass at a time: the poll thread and an admin moving a manual clock may both ask.
+        self._pass = threading.RLock()
 
     def start(self) -> None:
         pass
@@ -50,7 +52,12 @@ class InlineTimerRunner:
         """Claim and fire everything due now, repeating until nothing is due (timers can beget timers).
 
         Returns the outcomes of timers fired, stale or missing; failures are counted in ``status``.
+        A pass already under way (the poll thread's) is waited for, then this one runs.
         """
+        with self._pass:
+            return self._run_due(limit)
+
+    def _run_due(self, limit: int | None) -> list[FireOutcome]:
         settings = self.svc.settings
         outcomes: list[FireOutcome] = []
         self._batch_failed = False

@@ -44,6 +44,10 @@ class Health:
     database: str  # ok, unavailable
     backlog: TimerBacklog | None
     write_error: str | None = None
+    #: Years whose 放假调休 arrangement the calendars only estimate, among this year, the next one and
+    #: every year a deadline was computed on so far: deadlines there may be off by days. Not a reason
+    #: to degrade (the service works); an operator adds the year to the override file.
+    calendar_estimated_years: tuple[int, ...] = ()
 
     @property
     def http_status(self) -> int:
@@ -80,13 +84,23 @@ def _runner_reasons(svc: Services, runner: Any | None) -> list[str]:
     return reasons
 
 
+def calendar_estimated_years(svc: Services) -> tuple[int, ...]:
+    """This year and the next, and the years deadlines were computed on, that are only estimated."""
+    calendars = svc.catalog.calendars
+    now = svc.clock.now()
+    soon = calendars.estimated_years(now, now.replace(year=now.year + 1, month=1, day=1))
+    return tuple(sorted(set(soon) | set(calendars.estimated_years_used())))
+
+
 def assess_health(svc: Services, runner: Any | None = None) -> Health:
     """The database (reads, and a cached write probe), the runner's last polls and the due timers.
 
     ``runner``: this process's timer runner (its ``status``), or None when other processes fire timers.
     """
+    estimated = calendar_estimated_years(svc)
     if not svc.db.ping():
-        return Health("unavailable", ("database_unavailable",), "unavailable", None)
+        return Health("unavailable", ("database_unavailable",), "unavailable", None,
+                      calendar_estimated_years=estimated)
     reasons = []
     write_error = svc.db.probe_write(max_age=PROBE_MAX_AGE_S)
     if write_error is not None:
@@ -95,8 +109,8 @@ def assess_health(svc: Services, runner: Any | None = None) -> Health:
     try:
         backlog = timer_backlog(svc)
     except StoreError:
-        return Health("unavailable", ("database_unavailable",), "unavailable", None, write_error)
+        return Health("unavailable", ("database_unavailable",), "unavailable", None, write_error, estimated)
     if backlog.lag_s > svc.settings.health_max_timer_lag:
         reasons.append("timers_overdue")
     ordered = tuple(r for r in REASONS if r in reasons)
-    return Health("degraded" if ordered else "ok", ordered, "ok", backlog, write_error)
+    return Health("degraded" if ordered else "ok", ordered, "ok", backlog, write_error, estimated)

@@ -300,8 +300,9 @@ def test_a_case_that_changed_hands_elsewhere_is_out_of_reach_even_for_its_last_h
 
     take_action(elsewhere, TakeAction(number, "return_case",
                                       Actor("dh-housing", "department_handler", "dept-housing"),
-                                      {"reason": "非本部门职责"}))
-    r = api.act("demo-housing", number, "suspend", {"reason": "业主外出"})
+                                      {"reason_code": "not_our_duty", "reason": "非本部门职责"}))
+    r = api.act("demo-housing", number, "request_suspension",
+                {"reason_code": "resident_unavailable", "reason": "业主外出", "duration": "1wd"})
     assert r.status_code == 404  # now held by the community again: it does not exist for housing
     r = api.act("demo-community", number, "dispatch", {"department": "dept-urban"})
     assert r.status_code == 200 and r.json()["version"] == 5

@@ -30,20 +30,26 @@ def test_unacknowledged_case_escalates_to_street_after_one_working_day(harness, 
     breaches = [e for e in events if e.type == "DeadlineBreached"]
     assert len(breaches) == 1 and breaches[0].data["deadline"].startswith("acknowledge")
     assert row.escalation_level == 1 and row.escalation_unit == "370602001"  # 向阳街道
-    assert any(e.type == "DeadlineWarned" for e in events)
-    assert [t.kind for t in timers] == ["breach"]  # the repeat: a further breach climbs further
+    if harness.kind != "celery":  # a worker on the real clock fires late: past its breach, a warning is moot
+        assert any(e.type == "DeadlineWarned" for e in events)
+    # the repeat: a further breach climbs further (the handling limit, counted from dispatch, runs too)
+    assert [t.kind for t in timers if t.deadline_id.startswith("acknowledge")] == ["breach"]
 
 
 def test_runner_back_after_downtime_fires_what_fell_due_once_each_and_records_lateness(harness, clock):
     svc = harness.svc
     numbers = [dispatched_case(svc) for _ in range(3)]
-    due = {n: next(t.due_at for t in snapshot(svc, n)[2] if t.kind == "breach") for n in numbers}
+    due = {n: next(t.due_at for t in snapshot(svc, n)[2]
+                   if t.kind == "breach" and t.deadline_id.startswith("acknowledge")) for n in numbers}
     clock.set(clock.now() + timedelta(days=8, hours=10))  # the runner was down over the holiday week
     harness.settle()
     harness.settle()  # a restart: nothing fires twice
     for n in numbers:
         [breach] = _events(svc, n, "DeadlineBreached")
-        assert len(_events(svc, n, "DeadlineWarned")) == 1
+        # the acknowledge warning fell due with its breach passed too: skipped (misfire: coalesce); the
+        # handling limit's warning was still ahead of its breach (unless the runner fires later still)
+        warned = _events(svc, n, "DeadlineWarned")
+        assert len(warned) <= 1 and all(w.data["deadline"].startswith("handle") for w in warned)
         assert breach.data["lateness_s"] >= (clock.now() - due[n]).total_seconds() - 1
 
 
@@ -71,8 +77,8 @@ def test_timer_of_a_case_that_moved_on_is_stale(harness, clock):
 def test_a_timer_offered_again_after_it_fired_changes_nothing(harness, clock):
     svc = harness.svc
     number = dispatched_case(svc)
-    ids = [t.id for t in snapshot(svc, number)[2]]
     clock.set(clock.now() + timedelta(days=9))
+    ids = [t.id for t in snapshot(svc, number)[2] if t.due_at <= clock.now()]  # those that fell due
     harness.settle()
     before = snapshot(svc, number)[0].version
     harness.redeliver(ids)

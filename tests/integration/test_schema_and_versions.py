@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -71,40 +73,48 @@ def test_changed_definition_without_new_version_is_refused(make_app, db_url, tmp
         make_app(db_url, workflows_dir=custom)
 
 
+def _next_version(text: str) -> tuple[str, int, int]:
+    """The shipped grid_event text as the next version, with the shipped and the next version numbers."""
+    shipped = int(re.search(r"^version: (\d+)$", text, re.M).group(1))
+    return text.replace(f"version: {shipped}\n", f"version: {shipped + 1}\n", 1), shipped, shipped + 1
+
+
 def test_cases_stay_on_their_version_and_new_cases_take_the_newest(make_app, db_url, tmp_path):
     app = make_app(db_url)
     old = report(app.services)
     custom = tmp_path / "wf"
     custom.mkdir()
-    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
-    (custom / "grid_event_v2.yaml").write_text(
-        text.replace("version: 2", "version: 3").replace("duration: 16wh", "duration: 8wh"), encoding="utf-8")
+    text, shipped, nxt = _next_version((SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8"))
+    (custom / "grid_event_next.yaml").write_text(text.replace("duration: 16wh", "duration: 8wh"),
+                                                 encoding="utf-8")
     app2 = make_app(db_url, workflows_dir=custom)
     new = report(app2.services)
-    assert snapshot(app2.services, old.number)[0].workflow_version == 2
-    assert snapshot(app2.services, new.number)[0].workflow_version == 3
-    # A process that no longer ships v2 still runs v2 cases from the stored definition.
+    assert snapshot(app2.services, old.number)[0].workflow_version == shipped
+    assert snapshot(app2.services, new.number)[0].workflow_version == nxt
+    # A process that no longer ships the next version still runs its cases from the stored definition.
     app3 = make_app(db_url)
-    assert app3.services.catalog.get("grid_event", 3).version == 3
+    assert app3.services.catalog.get("grid_event", nxt).version == nxt
 
 
 def test_corrupted_definition_snapshot_is_reported_not_replaced(make_app, db_url, tmp_path):
     app = make_app(db_url)
     custom = tmp_path / "wf"
     custom.mkdir()
-    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
-    (custom / "v2.yaml").write_text(text.replace("version: 2", "version: 3"), encoding="utf-8")
+    text, _, nxt = _next_version((SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8"))
+    (custom / "next.yaml").write_text(text, encoding="utf-8")
     make_app(db_url, workflows_dir=custom)
     with app.services.db.write_engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE workflow_versions SET source_text = 'name: grid_event\nversion: 3\n' "
-                             "WHERE name = 'grid_event' AND version = 3")
+        conn.exec_driver_sql("UPDATE workflow_versions "
+                             f"SET source_text = 'name: grid_event\nversion: {nxt}\n' "
+                             f"WHERE name = 'grid_event' AND version = {nxt}")
     app3 = make_app(db_url)
-    assert ("grid_event", 3) in app3.services.catalog.corrupted
+    assert ("grid_event", nxt) in app3.services.catalog.corrupted
     with pytest.raises(DefinitionError, match="corrupted"):
-        app3.services.catalog.get("grid_event", 3)
+        app3.services.catalog.get("grid_event", nxt)
     with app.services.db.read_engine.connect() as conn:
-        stored = conn.exec_driver_sql("SELECT source_text FROM workflow_versions WHERE version = 3").scalar()
-    assert stored.startswith("name: grid_event\nversion: 3\n")  # left as found, for a human to look at
+        stored = conn.exec_driver_sql("SELECT source_text FROM workflow_versions "
+                                      f"WHERE name = 'grid_event' AND version = {nxt}").scalar()
+    assert stored.startswith(f"name: grid_event\nversion: {nxt}\n")  # left as found, for a human to look at
 
 
 def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_url, tmp_path):
@@ -117,8 +127,8 @@ def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_u
     act(app.services, closed.number, "reject", DISPATCHER, {"reason": "不属于受理范围"})
     custom = tmp_path / "wf"
     custom.mkdir()
-    text = (SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8")
-    v2 = text.replace("version: 2", "version: 3").replace("  dispatched:\n", "  awaiting_ack:\n") \
+    text, shipped, nxt = _next_version((SHIPPED_DIR / "grid_event.yaml").read_text(encoding="utf-8"))
+    v2 = text.replace("  dispatched:\n", "  awaiting_ack:\n") \
         .replace("to: dispatched", "to: awaiting_ack").replace("from: [dispatched]", "from: [awaiting_ack]") \
         .replace("from: [dispatched, handling]", "from: [awaiting_ack, handling]") \
         .replace("from: [reported, street_triage, dispatched,",
@@ -127,15 +137,16 @@ def test_migrate_moves_open_cases_to_a_new_version_and_records_it(make_app, db_u
     app2 = make_app(db_url, workflows_dir=custom)
     from gridflow.engine.errors import PayloadInvalid
     with pytest.raises(PayloadInvalid, match="--map dispatched="):
-        migrate_cases(app2.services, "grid_event", 3, {})
-    assert snapshot(app2.services, open_case)[0].workflow_version == 2  # refused: nothing moved
-    moved = migrate_cases(app2.services, "grid_event", 3, {"dispatched": "awaiting_ack"})
+        migrate_cases(app2.services, "grid_event", nxt, {})
+    assert snapshot(app2.services, open_case)[0].workflow_version == shipped  # refused: nothing moved
+    moved = migrate_cases(app2.services, "grid_event", nxt, {"dispatched": "awaiting_ack"})
     assert moved == 1
     row, events, timers = snapshot(app2.services, open_case)
-    assert (row.workflow_version, row.state) == (3, "awaiting_ack")
+    assert (row.workflow_version, row.state) == (nxt, "awaiting_ack")
     migrated = [e for e in events if e.type == "WorkflowMigrated"]
     assert migrated and migrated[0].data["from_state"] == "dispatched"
-    assert {t.deadline_id.split(".")[0] for t in timers} == {"acknowledge"}
-    assert snapshot(app2.services, closed.number)[0].workflow_version == 2  # closed cases stay
+    # the state's limits start afresh: signing for, and the handling limit that counts from dispatch
+    assert {t.deadline_id.split(".")[0] for t in timers} == {"acknowledge", "handle"}
+    assert snapshot(app2.services, closed.number)[0].workflow_version == shipped  # closed cases stay
     from gridflow.service.audit import verify_case
     assert verify_case(app2.services, open_case).ok

@@ -32,7 +32,8 @@ def test_dispatch_moves_case_to_department_and_swaps_timers(app):
     number = dispatched_case(app.services)
     row, events, timers = snapshot(app.services, number)
     assert row.state == "dispatched" and row.holder_unit == "dept-housing" and row.version == 2
-    assert {t.deadline_id.split(".")[0] for t in timers} == {"acknowledge"}
+    # signing for, and the handling limit (counted from dispatch)
+    assert {t.deadline_id.split(".")[0] for t in timers} == {"acknowledge", "handle"}
     assert ",department_handler," in row.holder_roles
 
 
@@ -112,7 +113,8 @@ def test_two_concurrent_actions_on_one_case_exactly_one_wins(app):
             results.append(exc)
 
     threads = [threading.Thread(target=worker, args=("acknowledge", {})),
-               threading.Thread(target=worker, args=("return_case", {"reason": "不属于本部门"}))]
+               threading.Thread(target=worker, args=("return_case", {"reason_code": "not_our_duty",
+                                                                         "reason": "不属于本部门"}))]
     for t in threads:
         t.start()
     for t in threads:
@@ -162,7 +164,8 @@ def test_idempotency_key_returns_the_first_result_instead_of_acting_twice(app):
     row, events, _ = snapshot(app.services, number)
     assert sum(1 for e in events if e.type == "ActionTaken" and e.data["action"] == "acknowledge") == 1
     with pytest.raises(IdempotencyConflict):
-        act(app.services, number, "suspend", HOUSING, {"reason": "x"}, idempotency_key="app-retry-1")
+        act(app.services, number, "request_suspension", HOUSING,
+            {"reason_code": "other", "reason": "x", "duration": "1wd"}, idempotency_key="app-retry-1")
 
 
 def test_concurrent_retries_with_one_idempotency_key_act_once(app):

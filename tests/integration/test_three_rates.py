@@ -18,6 +18,7 @@ from tests.integration.helpers import COMMUNITY, DISPATCHER, GRID_WORKER, HOUSIN
 ADMIN = Caller("admin", "admin")
 OPERATOR = Actor("op-1", "hotline_operator", "370602")
 URBAN = Actor("dh-urban", "department_handler", "dept-urban")
+STREET_DISPATCHER = Actor("sd-1", "street_dispatcher", "370602001")
 
 
 def _by_unit(app, **kw):
@@ -100,13 +101,20 @@ def test_a_dissatisfied_round_and_a_failed_review_leave_a_trace(app):
     assert housing.satisfaction_rate == 0.5
 
 
-def test_returns_are_counted_for_the_returning_unit_and_the_next_unit_resolves(app):
+def test_returns_and_an_improper_return_are_counted_for_the_returning_unit(app):
     number = report(app.services).number
+    why = {"reason_code": "not_our_duty", "reason": "非本部门职责"}
     act(app.services, number, "dispatch", DISPATCHER, {"department": "dept-housing"})
-    act(app.services, number, "return_case", HOUSING, {"reason": "非本部门职责"})
+    act(app.services, number, "return_case", HOUSING, why)
     units, _ = _by_unit(app)
     assert units["dept-housing"].returns == 1 and units["dept-housing"].unanswered_returned == 1
     assert units["dept-housing"].response_rate == 0.0
+    act(app.services, number, "dispatch", DISPATCHER, {"department": "dept-housing"})
+    act(app.services, number, "return_case", HOUSING, why)  # the second return goes to the street
+    act(app.services, number, "uphold_dispatch", STREET_DISPATCHER, {"reason": "属于住建职责"})
+    housing = _by_unit(app)[0]["dept-housing"]
+    assert (housing.returns, housing.improper_returns, housing.receipts) == (2, 1, 3)
+    assert housing.unanswered_returned == 2 and housing.awaiting_response == 1
 
 
 def test_a_dispatch_counts_in_the_local_day_it_was_made(app, clock):

@@ -15,7 +15,7 @@ from gridflow.adapters.orm import EventRow, TimerRow
 from gridflow.adapters.timer_store import SqlTimerStore
 from gridflow.processes.runners import InlineTimerRunner
 from gridflow.service.timers import fire_timers
-from tests.integration.helpers import HOUSING, act, dispatched_case, snapshot
+from tests.integration.helpers import DISPATCHER, HOUSING, act, dispatched_case, snapshot
 
 
 def _fire(svc, timer_id):
@@ -32,6 +32,19 @@ def _claim(svc, runner):
 
 def _events(svc, number, type_):
     return [e for e in snapshot(svc, number)[1] if e.type == type_]
+
+
+def _due(svc, numbers, kind=None):
+    """The timers of these cases that are due now (of one kind, or all)."""
+    now = svc.clock.now()
+    return [t for n in numbers for t in snapshot(svc, n)[2] if t.due_at <= now and kind in (None, t.kind)]
+
+
+def _breached_once_per_deadline(svc, number) -> int:
+    """At most one breach per deadline after downtime (misfire: coalesce); how many deadlines breached."""
+    deadlines = [e.data["deadline"] for e in _events(svc, number, "DeadlineBreached")]
+    assert len(deadlines) == len(set(deadlines)), deadlines
+    return len(deadlines)
 
 
 def test_runner_started_after_downtime_fires_what_fell_due_once_each(app, clock):
@@ -79,19 +92,25 @@ def test_timer_of_a_case_that_moved_on_is_stale(app, clock):
 def test_suspending_pauses_the_handling_clock_and_resuming_restores_it(app, clock):
     number = dispatched_case(app.services)
     act(app.services, number, "acknowledge", HOUSING)
-    act(app.services, number, "suspend", HOUSING, {"reason": "居民外出，无法入户"})
-    assert snapshot(app.services, number)[2] == []  # no timers while the SLA clock is paused
-    clock.set(clock.now() + timedelta(days=30))
+    act(app.services, number, "request_suspension", HOUSING,
+        {"reason_code": "resident_unavailable", "reason": "居民外出，无法入户", "duration": "5wd"})
+    act(app.services, number, "approve_suspension", DISPATCHER)
+    # no handling timers while the SLA clock is paused: only the suspension's ceiling runs
+    assert {t.deadline_id.split(".")[0] for t in snapshot(app.services, number)[2]} == {"suspension_limit"}
+    clock.set(clock.now() + timedelta(days=20))  # within the 20 working days the suspension may last
     app.runner.run_due()
     assert not _events(app.services, number, "DeadlineBreached")
     act(app.services, number, "resume", HOUSING)
-    assert {t.kind for t in snapshot(app.services, number)[2]} == {"warning", "breach"}
+    timers = snapshot(app.services, number)[2]
+    assert {t.kind for t in timers} == {"warning", "breach"}
+    assert {t.deadline_id.split(".")[0] for t in timers} == {"handle"}
 
 
 def test_two_runners_side_by_side_fire_each_timer_once(make_app, db_url, clock):
     app = make_app(db_url)
     numbers = [dispatched_case(app.services) for _ in range(12)]
     clock.set(clock.now() + timedelta(days=9))
+    due, due_breaches = _due(app.services, numbers), _due(app.services, numbers, "breach")
     runners = [InlineTimerRunner(app.services, name=f"runner-{i}") for i in range(2)]
     barrier = threading.Barrier(2)
     fired: list[list] = [[], []]
@@ -107,12 +126,12 @@ def test_two_runners_side_by_side_fire_each_timer_once(make_app, db_url, clock):
         t.join()
     with app.services.uow(write=False) as uow:
         breaches = uow.session.exec(select(EventRow).where(EventRow.type == "DeadlineBreached")).all()
-    assert len(breaches) == len(numbers)
-    assert len({(b.case_id, b.data["deadline"], b.data["breach"]) for b in breaches}) == len(numbers)
+    assert len(breaches) == len(due_breaches) >= len(numbers)
+    assert len({(b.case_id, b.data["deadline"], b.data["breach"]) for b in breaches}) == len(due_breaches)
     outcomes = fired[0] + fired[1]
-    assert len(outcomes) == 2 * len(numbers)  # every warning and breach timer was taken exactly once
+    assert len(outcomes) == len(due)  # every due warning and breach timer was taken exactly once
     # A warning taken by one runner after the other fired that case's breach is stale, and rightly so.
-    assert sum(1 for o in outcomes if o.status == "fired") >= len(numbers)
+    assert sum(1 for o in outcomes if o.status == "fired") >= len(due_breaches)
     assert {o.status for o in outcomes} <= {"fired", "stale"}
     if app.services.db.dialect == "postgresql":
         assert all(fired), "with SKIP LOCKED both runners get work"
@@ -126,8 +145,8 @@ def test_expired_claim_of_a_dead_runner_is_taken_over(app, clock):
     assert InlineTimerRunner(app.services).run_due() == []  # claims still held
     clock.advance(seconds=app.services.settings.timer_claim_seconds + 1)
     outcomes = InlineTimerRunner(app.services).run_due()
-    assert {o.status for o in outcomes} == {"fired"}
-    assert len(_events(app.services, number, "DeadlineBreached")) == 1
+    assert "fired" in {o.status for o in outcomes} <= {"fired", "stale"}  # stale: a warning past its breach
+    assert _breached_once_per_deadline(app.services, number) >= 1
 
 
 def test_thread_runner_fires_timers_and_delivers_the_outbox_in_the_background(app, clock):
@@ -162,10 +181,10 @@ def test_a_batch_of_timers_fires_in_one_transaction_each_once(app, clock):
     ids = _claim(app.services, "w")
     outcomes = fire_timers(app.services, ids + ids[:2])  # a redelivered duplicate inside the batch
     assert sorted(o.timer_id for o in outcomes) == sorted(ids)
-    assert {o.status for o in outcomes} == {"fired"}
+    assert "fired" in {o.status for o in outcomes} <= {"fired", "stale"}  # stale: a warning past its breach
     assert {o.status for o in fire_timers(app.services, ids)} == {"missing"}
     for n in numbers:
-        assert len(_events(app.services, n, "DeadlineBreached")) == 1
+        assert _breached_once_per_deadline(app.services, n) >= 1
 
 
 def test_a_batch_that_meets_a_concurrent_change_falls_back_to_one_by_one(app, clock, monkeypatch):
@@ -186,6 +205,6 @@ def test_a_batch_that_meets_a_concurrent_change_falls_back_to_one_by_one(app, cl
 
     monkeypatch.setattr(service_timers, "_fire_in", conflict_once)
     outcomes = service_timers.fire_timers(app.services, ids)
-    assert {o.status for o in outcomes} == {"fired"} and len(outcomes) == len(ids)
+    assert "fired" in {o.status for o in outcomes} <= {"fired", "stale"} and len(outcomes) == len(ids)
     for n in numbers:
-        assert len(_events(app.services, n, "DeadlineBreached")) == 1
+        assert _breached_once_per_deadline(app.services, n) >= 1

@@ -83,10 +83,25 @@ class Runner:
         return fired
 
     def advance(self, **kwargs: float) -> list[Decision]:
-        self.clock.advance(timedelta(**kwargs))
-        return self.run_due()
+        return self.advance_to(self.clock.now() + timedelta(**kwargs))
 
     def advance_to(self, when: datetime) -> list[Decision]:
+        """Time passes with the runner up: each timer fires at its own instant, in order."""
+        fired = []
+        while True:
+            ahead = [t for t in self.pending.values() if t.due_at <= when]
+            if not ahead:
+                break
+            nxt = min(ahead, key=lambda t: (t.due_at, t.key))
+            if nxt.due_at > self.clock.now():
+                self.clock.set(nxt.due_at)
+            fired.append(self.fire(nxt))
+        if when > self.clock.now():
+            self.clock.set(when)
+        return fired
+
+    def jump_to(self, when: datetime) -> list[Decision]:
+        """The runner was down until ``when``: everything that fell due fires at once, late."""
         self.clock.set(when)
         return self.run_due()
 

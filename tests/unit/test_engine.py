@@ -34,6 +34,14 @@ def dispatched(run: Runner, hours: float = 1) -> Runner:
     return run
 
 
+def suspend(run: Runner, reason: str = "业主外出") -> Runner:
+    """挂起 as the department asks and the community approves it."""
+    run.act("request_suspension", DEPT, {"reason_code": "resident_unavailable", "reason": reason,
+                                         "duration": "5wd"})
+    run.act("approve_suspension", COMMUNITY)
+    return run
+
+
 def handling(run: Runner) -> Runner:
     dispatched(run)
     run.act("acknowledge", DEPT)  # Monday 10:00
@@ -206,9 +214,11 @@ def test_dispatch_stops_triage_as_met_and_starts_the_acknowledge_deadline(run):
     assert stopped.data["met"] is True and stopped.data["used_s"] == 3600.0
     assert stopped.data["reason"] == "state_left"
     assert run.decisions[-1].cancel == ("triage.1",)
-    assert [t.deadline_id for t in run.pending.values()] == ["acknowledge.2", "acknowledge.2"]
+    # the acknowledge limit and the handling limit, both counted from dispatch
+    assert sorted(t.deadline_id for t in run.pending.values()) == ["acknowledge.2"] * 2 + ["handle.3"] * 2
     # close of the next working day
     assert local(run.deadline("acknowledge").due_at) == at(2026, 3, 10, 17, 30)
+    assert local(run.deadline("handle").due_at) == at(2026, 3, 11, 11, 0)  # 16 working hours
     assert run.case.holder_unit == "housing"
     assigned = next(e for e in run.events if e.type == "CaseAssigned")
     assert assigned.data == {"from_unit": "community-1", "to_unit": "housing"}
@@ -257,24 +267,27 @@ def test_unacknowledged_case_escalates_to_street_after_one_working_day(run):
     assert {n.kind for n in fired[-1].notifications} == {"breached", "escalated"}
     assert run.engine.sla_status(run.case, run.clock.now())["light"] == "red"
     # the breach repeats a working day later (repeat: 1wd)
-    assert local(run.timer("breach").due_at) == at(2026, 3, 11, 17, 30)
+    assert local(run.timer("breach", "acknowledge").due_at) == at(2026, 3, 11, 17, 30)
 
 
 def test_repeated_breach_climbs_further_up_the_ladder(run):
     dispatched(run)
-    run.advance_to(at(2026, 3, 12, 17, 30))  # Tue, Wed, Thu close of business: three breaches
+    # acknowledge: Tue, Wed, Thu close of business; handling (counted from dispatch): Wed 11:00
+    run.advance_to(at(2026, 3, 12, 17, 30))
     assert run.case.escalation_level == 3
-    assert ([e.data["to_level"] for e in run.events if e.type == "CaseEscalated"]
-            == ["street", "district", "city"])
-    assert run.deadline("acknowledge").breaches == 3 and run.case.breach_count == 3
+    escalated = [e.data for e in run.events if e.type == "CaseEscalated"]
+    assert [e["to_level"] for e in escalated] == ["street", "district", "city"]
+    assert [e["reason"] for e in escalated] == [
+        "deadline acknowledge.2 breached", "deadline handle.3 breached", "deadline acknowledge.2 breached"]
+    assert run.deadline("acknowledge").breaches == 3 and run.case.breach_count == 4
 
 
 def test_at_the_top_level_a_breach_raises_an_alert_instead_of_climbing(run):
     dispatched(run)
-    run.advance_to(at(2026, 3, 16, 17, 30))  # Tue, Wed, Thu, Fri, Mon
+    run.advance_to(at(2026, 3, 16, 17, 30))  # acknowledge Tue, Wed, Thu, Fri, Mon; handling Wed 11:00
     assert run.case.escalation_level == 3  # city is the top
     alerts = [e for e in run.events if e.type == "EscalationAlertRaised"]
-    assert len(alerts) == 2 and alerts[0].data["level"] == "city"
+    assert len(alerts) == 3 and alerts[0].data["level"] == "city"
     assert run.decisions[-1].escalated_to is None
     assert [n.kind for n in run.decisions[-1].notifications] == ["breached", "alert"]
     assert run.case.state == "dispatched"  # an alert, not a failure
@@ -395,13 +408,14 @@ actions: {go: {from: a, to: b, roles: [community_dispatcher]}}
 def test_suspending_pauses_the_handling_deadline_and_resuming_gives_back_the_time_left(run):
     handling(run)  # handle: 16 working hours from Monday 10:00
     run.advance(hours=2)  # Monday 12:00: 2 working hours used
-    run.act("suspend", DEPT, {"reason": "业主外出"})
+    suspend(run)
     paused = run.deadline("handle")
     assert paused.status == "paused" and paused.consumed == 2 * 3600
-    assert run.pending == {} and run.decisions[-1].cancel == ("handle.3",)
+    assert run.decisions[-1].cancel == ("handle.3",)
+    assert {t.deadline_id for t in run.pending.values()} == {"suspension_limit.4"}  # only the pause's ceiling
     assert run.case.paused_since == run.clock.now()
     run.advance_to(at(2026, 3, 12, 9, 0))  # three days later: nothing fires while paused
-    assert run.types()[-1] == "DeadlinePaused"
+    assert run.types()[-1] == "DeadlineStarted"
     run.act("resume", DEPT)  # Thursday 09:00 with 14 working hours left
     resumed = run.deadline("handle")
     assert resumed.status == "running" and resumed.generation == paused.generation + 1
@@ -449,9 +463,9 @@ def test_only_one_extension_request_may_be_pending(run):
 
 
 def test_explain_shows_calendar_start_pauses_extensions_and_time_used_and_left(run):
-    handling(run)  # Monday 10:00
+    handling(run)  # dispatched Monday 10:00, acknowledged at once
     run.advance(hours=1)
-    run.act("suspend", DEPT, {"reason": "等待配件"})
+    suspend(run, "等待配件")
     run.advance(hours=1)
     run.act("resume", DEPT)  # Monday 12:00: lunch follows, so the clock stands until 13:30
     run.act("request_extension", DEPT, {"duration": "4wh", "reason": "配件延误"})
@@ -526,7 +540,7 @@ def test_a_warning_that_arrives_after_the_breach_says_nothing(run):
 def test_timers_of_a_paused_deadline_yield_nothing(run):
     handling(run)
     breach = run.timer("breach")
-    run.act("suspend", DEPT, {"reason": "x"})
+    suspend(run, "x")
     assert not run.engine.fire(run.case, breach, breach.due_at).changed
 
 
@@ -547,7 +561,8 @@ def test_a_now_earlier_than_the_last_change_is_clamped(run):
     decision = run.engine.act(run.case, "acknowledge", DEPT, None, earlier)
     assert decision.case.updated_at == updated
     assert all(e.at == updated for e in decision.events)
-    assert decision.case.deadline("handle.3").started_at == updated == at(2026, 3, 9, 11, 0)
+    assert decision.case.updated_at == at(2026, 3, 9, 11, 0)
+    assert decision.case.deadline("handle.3").started_at == at(2026, 3, 9, 10, 0)  # from dispatch
     stopped = next(e for e in decision.events if e.type == "DeadlineStopped")
     assert stopped.data["used_s"] == 3600.0  # 10:00 to 11:00, not less
 
@@ -555,12 +570,12 @@ def test_a_now_earlier_than_the_last_change_is_clamped(run):
 def test_explain_and_sla_status_clamp_an_earlier_now_too(run):
     dispatched(run, hours=2)
     run.advance(hours=1)
-    run.act("acknowledge", DEPT)  # 12:00
+    run.act("acknowledge", DEPT)  # 12:00, an hour after dispatch
     later = run.engine.explain(run.case, run.case.updated_at)[0].used_s
     earlier = run.engine.explain(run.case, run.case.updated_at - timedelta(hours=5))[0].used_s
-    assert earlier == later == 0
+    assert earlier == later == 3600
     status = run.engine.sla_status(run.case, run.case.updated_at - timedelta(hours=5))
-    assert status["left_s"] == 16 * 3600
+    assert status["left_s"] == 15 * 3600
 
 
 def test_a_naive_now_is_refused(run):
@@ -574,7 +589,7 @@ def test_a_naive_now_is_refused(run):
 def test_a_returned_case_goes_back_to_its_origin_for_triage_with_a_fresh_deadline(run):
     handling(run)
     run.act("request_extension", DEPT, {"duration": "1wd", "reason": "x"})
-    run.act("return_case", DEPT, {"reason": "不属于本部门"})
+    run.act("return_case", DEPT, {"reason_code": "not_our_duty", "reason": "不属于本部门"})
     assert run.case.state == "reported" and run.case.holder_unit == "community-1"
     assert "extension_requested" not in run.case.data and "requested_extension" not in run.case.data
     assert run.deadline("triage").started_at == run.clock.now()
@@ -688,13 +703,13 @@ def test_explain_answers_frozen_dataclasses_whose_dicts_are_the_api_shape(run):
     import dataclasses
 
     handling(run)
-    run.act("suspend", DEPT, {"reason": "等待配件"})
-    [entry] = run.engine.explain(run.case, run.clock.now())
+    suspend(run, "等待配件")
+    entry = next(e for e in run.engine.explain(run.case, run.clock.now()) if e.timer == "handle")
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.light = "red"
     assert entry.label.zh == "处置时限" and entry.status == "paused" and entry.pauses[0].end is None
     assert list(entry.as_dict()) == [
         "deadline", "timer", "label", "label_en", "state", "status", "calendar", "duration", "started_at",
         "original_due", "current_due", "pauses", "extensions", "allowed_s", "used_s", "left_s", "overdue",
-        "breaches", "warnings_fired", "light"]
+        "breaches", "warnings_fired", "light", "calendar_estimated", "calendar_estimated_years"]
     assert entry.as_dict()["pauses"] == [{"from": iso(run.clock.now()), "to": None}]

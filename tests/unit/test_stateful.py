@@ -146,6 +146,11 @@ class CaseLife(RuleBasedStateMachine):
 
     # --- invariants ---------------------------------------------------------------------------
 
+    def _runs_here(self, d, state: str) -> bool:
+        """A deadline runs in its own state, or in one its timer carries on into (``continues_in``)."""
+        tdef = self.defn.timer(d.state, d.timer)
+        return d.state == state or (tdef is not None and state in tdef.continues_in)
+
     @invariant()
     def the_state_is_defined_and_closing_is_final(self) -> None:
         case = self.run.case
@@ -161,7 +166,7 @@ class CaseLife(RuleBasedStateMachine):
         for t in self.run.pending.values():
             d = case.deadline(t.deadline_id)
             assert d is not None and d.is_running and d.generation == t.generation, (t, d)
-            assert d.state == case.state
+            assert self._runs_here(d, case.state), (d, case.state)
 
     @invariant()
     def every_running_deadline_has_its_next_breach_pending(self) -> None:
@@ -171,7 +176,7 @@ class CaseLife(RuleBasedStateMachine):
             if not d.is_running:
                 assert pausing, d
                 continue
-            assert d.state == case.state
+            assert self._runs_here(d, case.state), (d, case.state)
             if d.next_breach_at is not None:
                 breach = [t for t in self.run.pending.values()
                           if t.deadline_id == d.id and t.kind == "breach"]

@@ -62,13 +62,15 @@ def test_a_request_the_unit_finds_complex_gets_fifteen_days(shipped):
     assert local(r.deadline("handle").due_at) == at(2026, 3, 24, 9, 0)
 
 
-def test_a_missed_handling_limit_is_supervised_and_climbs_again_five_days_later(shipped):
+def test_a_missed_handling_limit_is_supervised_and_climbs_again_five_working_days_later(shipped):
     r = dispatch(runner(shipped, "hotline_request", opener=OPERATOR), "general")
     r.act("sign_for", DEPT)
     r.act("contact_requester", DEPT, {"reached": True})
     r.advance_to(at(2026, 3, 16, 9, 0))
     assert r.case.supervised and r.case.escalation_level == 1
-    r.advance_to(at(2026, 3, 21, 9, 0))
+    r.advance_to(at(2026, 3, 23, 17, 29))  # five calendar days would have been Saturday the 21st
+    assert r.case.escalation_level == 1
+    r.advance_to(at(2026, 3, 23, 17, 30))  # close of business of the 5th working day, as grid_event counts
     assert r.case.escalation_level == 2 and r.case.breach_count == 2
 
 
@@ -270,4 +272,4 @@ def test_every_role_group_draws_on_the_known_roles():
 def test_only_the_grid_event_and_hotline_workflows_take_anonymous_reports(shipped):
     public = {name for name, defn in shipped.items() if defn.intake.public}
     assert public == {"grid_event", "hotline_request"}
-    assert {shipped["grid_event"].version, shipped["hotline_request"].version} == {2}
+    assert {shipped["grid_event"].version, shipped["hotline_request"].version} == {3}

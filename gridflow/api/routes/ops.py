@@ -30,7 +30,7 @@ def healthz(app: AppDep) -> JSONResponse:
     body = HealthPublic(status=health.status, reasons=list(health.reasons), database=health.database,
                         write_error=health.write_error,
                         runner=status.as_dict() if status is not None else None, timers=timers,
-                        version=__version__)
+                        calendar_estimated_years=list(health.calendar_estimated_years), version=__version__)
     return JSONResponse(body.model_dump(mode="json"), status_code=health.http_status,
                         headers={"Retry-After": "5"} if health.http_status == 503 else None)
 
