@@ -256,9 +256,18 @@ def _walk(events, holder_now, response_states):  # noqa: C901 - one plain pass, 
             received = {}  # every reception has its outcome now
         else:
             counted = {"DeadlineBreached": "breaches", "CaseEscalated": "escalations",
-                       "CaseSupervised": "supervised"}
+                       "CaseSupervised": "supervised", "ImproperReturnRecorded": "improper_returns",
+                       "SupervisionOrderIssued": "supervision_orders", "ReminderIssued": "reminders",
+                       "CriticismNoticeIssued": "criticism_notices",
+                       "SupervisionOrderOverdue": "supervision_overdue"}
+            who = d.get("unit") or lead
             if e.type in counted:
-                add(d.get("unit") or lead, counted[e.type], _day(e.at))
+                add(who, counted[e.type], _day(e.at))
+            if e.type == "SupervisionOrderIssued" and d.get("level") == "key":
+                add(who, "key_supervision_orders", _day(e.at))
+            if e.type == "SupervisionOrderAnswered":
+                add(who, "supervision_answered_on_time" if d.get("on_time") else "supervision_answered_late",
+                    _day(e.at))
     for r in receipts:
         if not r["done"]:
             add(r["unit"], "awaiting_response", r["day"])
