@@ -6,7 +6,7 @@ naive-UTC text on SQLite, re-tagged as UTC when read).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -224,3 +224,37 @@ class RuntimeState(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     updated_at: datetime = _ts(nullable=False)
+
+
+class FactRow(SQLModel, table=True):
+    """Per-unit statistical facts (三率 and counters), derived from the history written with them.
+
+    Additive by design: every figure is a COUNT of rows per unit, kind and day (see docs/three-rates.md
+    and ``engine.facts``); ``gridflow stats rebuild`` recomputes the table from history.
+    """
+
+    __tablename__ = "case_facts"
+    __table_args__ = (sa.Index("ix_case_facts_unit_kind_day", "unit", "kind", "day"),
+                      sa.Index("ix_case_facts_day", "day"), sa.Index("ix_case_facts_case", "case_id", "seq"),
+                      {"sqlite_autoincrement": True})
+    id: Optional[int] = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id")
+    #: the history entry (case_events.seq) the fact comes from
+    seq: int
+    workflow: str = Field(max_length=64)
+    unit: Optional[str] = Field(default=None, max_length=64)
+    kind: str = Field(max_length=32)
+    #: the local day (Asia/Shanghai) of ``at``, the instant that places the fact in a period
+    day: date = Field(sa_column=sa.Column(sa.Date(), nullable=False))
+    at: datetime = _ts(nullable=False)
+    occurred_at: datetime = _ts(nullable=False)
+    role: Optional[str] = Field(default=None, max_length=16)
+    on_time: Optional[bool] = None
+    detail: Optional[str] = Field(default=None, max_length=64)
+    ref: Optional[int] = None
+    due_at: Optional[datetime] = _ts(nullable=True)
+    peer: Optional[str] = Field(default=None, max_length=64)
+    #: where the case is (its area codes, fixed at filing): summary tables keep figures per area with them
+    community_code: Optional[str] = Field(default=None, max_length=64)
+    street_code: Optional[str] = Field(default=None, max_length=64)
+    district_code: Optional[str] = Field(default=None, max_length=64)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, NamedTuple
 
 from ..engine.case import CaseSnapshot, Notification, TimerSpec
+from ..engine.facts import Fact
 
 GENESIS_HASH = "0" * 64
 
@@ -93,6 +94,7 @@ class CaseUpdate:
     queued_at: datetime | None = None  # when the notifications were queued
     escalation_unit: str | None = None  # set when the escalation was routed to a unit (else unchanged)
     first_response_at: datetime | None = None  # set on the first response (else unchanged)
+    facts: tuple[Fact, ...] = ()  # per-unit statistical facts derived from ``events`` (engine.facts)
 
 
 class TakenTimer(NamedTuple):
@@ -129,6 +131,10 @@ class CaseRepository(abc.ABC):
     @abc.abstractmethod
     def save(self, case: StoredCase, update: CaseUpdate) -> StoredCase:
         """Write a decision on ``case`` as read; VersionConflict if it changed meanwhile."""
+
+    @abc.abstractmethod
+    def facts(self, case_id: int) -> list[Fact]:
+        """The statistical facts recorded for a case so far, in the order they were written."""
 
     @abc.abstractmethod
     def take_timer(self, timer_id: int) -> TakenTimer | None:

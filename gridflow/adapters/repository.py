@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 
 from ..engine.case import CaseSnapshot, Notification, TimerSpec
 from ..engine.definition import WorkflowDefinition
+from ..engine.facts import Fact
 from ..engine.errors import CaseNotFound, ConcurrentWrite, DuplicateKey, StoreUnavailable, VersionConflict
 from .codec import case_columns, snapshot_from
 from .db import UNAVAILABLE
-from .orm import CaseRow, EventRow, IdempotencyRow, OutboxRow, TimerRow
+from .orm import CaseRow, EventRow, FactRow, IdempotencyRow, OutboxRow, TimerRow
 from .ports import CaseRepository, CaseUpdate, NewCase, PriorResult, StoredCase, TakenTimer
 
 CASES = CaseRow.__table__
@@ -29,6 +30,7 @@ EVENTS = EventRow.__table__
 TIMERS = TimerRow.__table__
 OUTBOX = OutboxRow.__table__
 IDEMPOTENCY = IdempotencyRow.__table__
+FACTS = FactRow.__table__
 
 _GET_BY_NUMBER = sa.select(CASES).where(CASES.c.number == sa.bindparam("number"))
 _GET_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("id"))
@@ -78,6 +80,12 @@ def _prepared(key: Any, build, dialect) -> _Prepared:
 _EVENT_COLUMNS = ("case_id", "seq", "type", "actor", "role", "data", "at", "prev_hash", "hash")
 _OUTBOX_COLUMNS = ("case_id", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
                    "last_error")
+_FACT_COLUMNS = ("case_id", "seq", "workflow", "unit", "kind", "day", "at", "occurred_at", "role", "on_time",
+                 "detail", "ref", "due_at", "peer", "community_code", "street_code", "district_code")
+_FACT_FIELDS = ("seq", "unit", "kind", "at", "occurred_at", "role", "on_time", "detail", "ref", "due_at",
+                "peer")
+_GET_FACTS = (sa.select(*(FACTS.c[f] for f in _FACT_FIELDS)).where(FACTS.c.case_id == sa.bindparam("case_id"))
+              .order_by(FACTS.c.id))
 _TIMER_COLUMNS = ("case_id", "key", "deadline_id", "kind", "due_at", "status", "claimed_by",
                   "claim_expires_at", "set_at_version")
 
@@ -278,6 +286,7 @@ class SqlCaseRepository(CaseRepository):
             self.cancel(case.id, update.cancel)
             self.schedule(case.id, update.schedule, version)
             self.outbox([_outbox_row(case.id, n, update.queued_at) for n in update.notifications])
+            self.add_facts(case, update.facts)
         return StoredCase(case.id, snap, version, values["event_seq"], values["last_hash"],
                           values.get("escalation_unit", case.escalation_unit), case.community_code,
                           case.street_code, case.district_code,
@@ -346,6 +355,23 @@ class SqlCaseRepository(CaseRepository):
     def events(self, case_id: int) -> list[EventRow]:
         return list(self.session.exec(select(EventRow).where(EventRow.case_id == case_id)
                                       .order_by(EventRow.seq)))
+
+    # --- statistical facts ---------------------------------------------------------------------
+
+    def facts(self, case_id: int) -> list[Fact]:
+        rows = self.conn.execute(_GET_FACTS, {"case_id": case_id})
+        return [Fact(**dict(zip(_FACT_FIELDS, r))) for r in rows]
+
+    def add_facts(self, case: StoredCase, facts: Sequence[Fact]) -> None:
+        """Insert a case's new facts, with the workflow and the area codes they are counted under."""
+        if facts:
+            where = {"case_id": case.id, "workflow": case.snapshot.workflow,
+                     "community_code": case.community_code, "street_code": case.street_code,
+                     "district_code": case.district_code}
+            rows = [{**where, "day": f.day, **{name: getattr(f, name) for name in _FACT_FIELDS}}
+                    for f in facts]
+            self._run(_prepared("facts", lambda: sa.insert(FACTS).values(
+                {FACTS.c[c]: sa.bindparam(c) for c in _FACT_COLUMNS}), self.conn.dialect), rows)
 
     # --- timers -------------------------------------------------------------------------------
 

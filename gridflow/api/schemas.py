@@ -371,27 +371,65 @@ class ActionResultPublic(BaseModel):
 
 # --- statistics ---------------------------------------------------------------------------------
 
+def _n(text: str) -> Any:
+    return Field(description=text)
+
+
 class UnitStatsPublic(_Out):
+    """One unit's figures over the period (or the total); every counter is a count of facts.
+    Definitions: docs/three-rates.md and the description of ``GET /api/v1/stats/sla``."""
+
     unit: str | None
     name: str
     kind: str
-    received: int
-    open: int
-    closed: int
-    responded: int
-    resolved: int
-    not_accepted: int
-    on_time: int
-    overdue: int
-    escalated: int
-    supervised: int
-    rated: int
+    # 响应率 — dispatches (lead and co-handling) the unit received, placed by the dispatch time
+    receipts: int = _n("派单 dispatches received (lead 主办 and co-handling 协办 parts)")
+    responded: int = _n("dispatches the unit answered (first sign_for/co_sign_for/contact/reply/take_over)")
+    responded_on_time: int = _n("answered within the dispatch's response limit")
+    responded_late: int = _n("answered after the limit")
+    unanswered_returned: int = _n("returned (退单) before any answer")
+    unanswered_withdrawn: int = _n("recalled, reassigned, taken over or closed before any answer (left out)")
+    unanswered_passed_on: int = _n("passed on by the unit itself before any answer")
+    awaiting_response: int = _n("not answered yet")
+    # 解决率 — cases the unit led, placed by when it first received the case
+    received: int = _n("cases the unit received as the lead (the intake unit included)")
+    resolved: int = _n("closed resolved while the unit led")
+    merged: int = _n("closed as duplicates while the unit led (shown apart)")
+    rejected: int = _n("closed as not accepted while the unit led (shown apart)")
+    closed_other: int = _n("closed otherwise while the unit led (挂账 backlog, withdrawn, referred)")
+    returned_unresolved: int = _n("returned by the unit (退单) and closed by another")
+    passed_on: int = _n("dispatched onward by the unit and closed by another (shown apart)")
+    withdrawn: int = _n("taken from the unit (recall, reassignment, take-over) and closed by another")
+    open: int = _n("received and not closed yet (shown apart)")
+    closed: int = _n("closed while the unit led: resolved + merged + rejected + closed_other")
+    not_accepted: int = _n("merged + rejected")
+    # 满意率 — ratings of the unit's reply, placed by the rating time
+    rated: int = _n("rated by the resident (kind rate)")
     satisfied: int
     basically_satisfied: int
     dissatisfied: int
-    response_rate: float | None
-    resolution_rate: float | None
-    satisfaction_rate: float | None
+    rated_by_default: int = _n("default ratings (kind rate_default): excluded from the rate")
+    rating_missing: int = _n("closed resolved after a reply without any rating: excluded from the rate")
+    # counters, placed by when they happened
+    rework_rounds: int = _n("重办 rework rounds: kind rework, and dissatisfied ratings sending the case back")
+    failed_reviews: int = _n("核查不通过 failed reviews (kind review_fail)")
+    returns: int = _n("退单 returns by the unit (kind return)")
+    improper_returns: int = _n("不当退单 returns the street upheld against the unit")
+    extensions: int = _n("延期 extensions approved")
+    suspensions: int = _n("挂起 suspensions approved")
+    supervision_orders: int = _n("督办 supervision orders issued to the unit")
+    key_supervision_orders: int = _n("重点督办 of which key supervision")
+    supervision_answered_on_time: int
+    supervision_answered_late: int
+    supervision_overdue: int
+    reminders: int = _n("催办 reminders")
+    criticism_notices: int = _n("通报批评 criticism notices")
+    breaches: int = _n("deadline breaches while the unit led")
+    escalations: int = _n("escalations while the unit led")
+    supervised: int = _n("cases put under supervision while the unit led")
+    response_rate: float | None = _n("响应率 responded_on_time / (receipts - unanswered_withdrawn)")
+    resolution_rate: float | None = _n("解决率 resolved / (resolved + closed_other + returned_unresolved)")
+    satisfaction_rate: float | None = _n("满意率 (satisfied + basically_satisfied) / rated")
 
 
 class SlaStatsPublic(BaseModel):

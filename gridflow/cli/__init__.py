@@ -19,6 +19,7 @@ from .db import db_app
 from .demo import demo
 from .processes import scheduler, worker
 from .serve import serve
+from .stats import stats_app
 from .workflows import workflows_app
 
 __all__ = ["app", "main"]
@@ -29,6 +30,7 @@ app.add_typer(workflows_app, name="workflows")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
+app.add_typer(stats_app, name="stats")
 
 
 def _version(value: bool) -> None:

@@ -106,13 +106,18 @@ def _rate(value: float | None) -> str:
 
 
 def _stats_table(report, title: str) -> None:
+    """The three rates per unit, from history (docs/three-rates.md), with what they are made of."""
     table = Table(title=title)
     table.add_column("unit", no_wrap=True)
-    for col in ("recv", "on time", "late", "escal.", "响应率", "解决率", "满意率"):
+    cols = (("派单", "receipts"), ("按时", "responded_on_time"), ("收案", "received"),
+            ("解决", "resolved"), ("评价", "rated"), ("重办", "rework_rounds"), ("超时", "breaches"))
+    for label, _ in cols:
+        table.add_column(label, justify="right")
+    for col in ("响应率", "解决率", "满意率"):
         table.add_column(col, justify="right")
     for u in [*report.units, report.total]:
         style = "bold" if u.kind == "total" else None
-        table.add_row(u.name, str(u.received), str(u.on_time), str(u.overdue), str(u.escalated),
+        table.add_row(u.name, *(str(getattr(u, name)) for _, name in cols),
                       _rate(u.response_rate), _rate(u.resolution_rate), _rate(u.satisfaction_rate),
                       style=style)
     console.print(table)

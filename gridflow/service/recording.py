@@ -13,6 +13,8 @@ from typing import Any
 
 from ..adapters.ports import CaseUpdate, ChainedEvent, StoredCase, UnitOfWork
 from ..engine.case import CaseSnapshot, Decision, Event
+from ..engine.definition import WorkflowDefinition
+from ..engine.facts import FACT_EVENT_TYPES, Fact, derive_facts
 from ..engine.errors import PayloadInvalid, StoreUnavailable
 from ..engine.payload import EVENT_BOUNDS, json_problem
 from ..engine.worklists import route_escalation, routed
@@ -46,17 +48,17 @@ def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: D
     version), timers, outbox. Returns the case as saved and the events written."""
     events = list(extra_events or []) + list(decision.events)
     snap, escalation_unit = _route_escalation(svc, case, decision, events)
-    first_response = None
-    if case.first_response_at is None and any(
-            e.type == "ActionTaken"
-            and e.role not in ("system", "resident", "grid_worker", "hotline_operator")
-            for e in events):
-        first_response = snap.updated_at
     _refuse_unstorable(case, snap, events)
     chained = _chain(case, events)
+    facts = _facts(svc, uow, case, snap, chained)
+    # 首次响应: the first response of a unit the case was dispatched to (not the dispatch itself).
+    first_response = None
+    if case.first_response_at is None:
+        first_response = next((f.occurred_at for f in facts if f.kind == "response" and f.role == "lead"),
+                              None)
     saved = uow.cases.save(case, CaseUpdate(
         snap, tuple(chained), decision.schedule, decision.cancel, decision.notifications, svc.clock.now(),
-        escalation_unit, first_response))
+        escalation_unit, first_response, tuple(facts)))
     return saved, chained
 
 
@@ -88,6 +90,19 @@ def _route_escalation(svc: Services, case: StoredCase, decision: Decision,
             snap.escalation_level]
     events.append(Event("EscalationRouted", snap.updated_at, "system", "system", data))
     return snap, route.unit
+def _facts(svc: Services, uow: UnitOfWork, case: StoredCase, snap, chained: list[ChainedEvent]) -> list[Fact]:
+    """The statistical facts this change adds (``engine.facts``), written in the same unit of work."""
+    if not any(e.type in FACT_EVENT_TYPES for e in chained):
+        return []  # e.g. a warning: nothing to count
+    prior = uow.cases.facts(case.id) if case.event_seq else []
+    return derive_facts(prior, chained, workflow=snap.workflow, intake_unit=snap.holder_unit,
+                        response_states=response_states(svc.catalog.get(snap.workflow, snap.version)))
+
+
+def response_states(defn: WorkflowDefinition) -> frozenset[str]:
+    """The states of a workflow's response stage (a dissatisfied rating sending a case back there is a
+    rework round)."""
+    return frozenset(name for name, st in defn.states.items() if st.stage == "response")
 
 
 def _refuse_unstorable(case: StoredCase, snap, events: list[Event]) -> None:

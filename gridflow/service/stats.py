@@ -1,56 +1,128 @@
-"""Statistics: the SLA figures per responsible unit (三率), and how often each event and action occurred."""
+"""Statistics: the figures per unit (三率 and the counters beside them), counted from the facts table
+(``engine.facts``: derived from history, written with it), and how often each event and action occurred.
+
+The definitions are written down in docs/three-rates.md and in the API's description of /stats/sla.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import select
 
-from ..adapters.orm import CaseRow, EventRow
-from ..engine.calendar import LOCAL_ZONE as LOCAL
+from ..adapters.orm import CaseRow, EventRow, FactRow
+from ..engine.facts import derive_facts, intake_unit_of
 from .auth import Caller, require_staff
 from .context import Services
 from .lists import RequestInvalid
+from .recording import response_states
 from .scopes import scope_of
 
 
 
+#: The counters of :class:`UnitStats`, in the order they are shown (definitions: docs/three-rates.md).
+RESPONSE_FIELDS = ("receipts", "responded", "responded_on_time", "responded_late", "unanswered_returned",
+                   "unanswered_withdrawn", "unanswered_passed_on", "awaiting_response")
+RESOLUTION_FIELDS = ("received", "resolved", "merged", "rejected", "closed_other", "returned_unresolved",
+                     "passed_on", "withdrawn", "open", "closed")
+SATISFACTION_FIELDS = ("rated", "satisfied", "basically_satisfied", "dissatisfied", "rated_by_default",
+                       "rating_missing")
+COUNTER_FIELDS = ("rework_rounds", "failed_reviews", "returns", "improper_returns", "extensions",
+                  "suspensions", "supervision_orders", "key_supervision_orders",
+                  "supervision_answered_on_time", "supervision_answered_late", "supervision_overdue",
+                  "reminders", "criticism_notices",
+                  "breaches", "escalations", "supervised")
+FIELDS = RESPONSE_FIELDS + RESOLUTION_FIELDS + SATISFACTION_FIELDS + COUNTER_FIELDS
+
+#: fact kind -> the counter it adds to, when neither its detail nor its on_time decides
+_BY_KIND = {"receipt": "receipts", "received": "received", "rating_default": "rated_by_default",
+            "rating_missing": "rating_missing", "rework": "rework_rounds", "review_fail": "failed_reviews",
+            "return": "returns", "improper_return": "improper_returns", "extension": "extensions",
+            "suspension": "suspensions", "supervision_overdue": "supervision_overdue",
+            "reminder": "reminders",
+            "criticism_notice": "criticism_notices", "breach": "breaches", "escalation": "escalations",
+            "supervised": "supervised"}
+_OUTCOMES = {"resolved": "resolved", "merged": "merged", "rejected": "rejected",
+             "closed_other": "closed_other", "returned": "returned_unresolved", "passed_on": "passed_on",
+             "withdrawn": "withdrawn"}
+_UNANSWERED = {"returned": "unanswered_returned", "withdrawn": "unanswered_withdrawn",
+               "passed_on": "unanswered_passed_on"}
+_RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
+
+
+def tally(kind: str, detail: str | None, on_time: bool | None) -> tuple[str, ...]:
+    """The counters one fact adds 1 to."""
+    if kind == "response":
+        return ("responded", "responded_on_time" if on_time else "responded_late")
+    if kind == "unanswered":
+        return (_UNANSWERED.get(detail or "", "unanswered_withdrawn"),)
+    if kind == "outcome":
+        name = _OUTCOMES.get(detail or "", "closed_other")
+        return (name, "closed") if name in ("resolved", "merged", "rejected", "closed_other") else (name,)
+    if kind == "rating":
+        return ("rated", detail) if detail in _RATINGS else ("rated",)
+    if kind == "supervision_order":
+        key = ("key_supervision_orders",) if detail == "key" else ()
+        return ("supervision_orders", *key)
+    if kind == "supervision_answered":
+        return ("supervision_answered_on_time" if on_time else "supervision_answered_late",)
+    name = _BY_KIND.get(kind)
+    return (name,) if name else ()
+
+
 @dataclass(frozen=True)
 class UnitStats:
+    """The figures of one unit (or the total) over a period; every counter is a count of facts."""
+
     unit: str | None
     name: str
     kind: str
-    received: int = 0
-    open: int = 0
-    closed: int = 0
-    responded: int = 0
-    resolved: int = 0
-    not_accepted: int = 0
-    on_time: int = 0
-    overdue: int = 0
-    escalated: int = 0
-    supervised: int = 0
-    rated: int = 0
-    satisfied: int = 0
-    basically_satisfied: int = 0
-    dissatisfied: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> int:
+        if name in FIELDS:
+            return self.counts.get(name, 0)
+        raise AttributeError(name)
+
+    @property
+    def awaiting_response(self) -> int:
+        return max(0, self.receipts - self.responded - self.unanswered_returned - self.unanswered_withdrawn
+                   - self.unanswered_passed_on)
+
+    @property
+    def open(self) -> int:
+        gone = self.closed + self.returned_unresolved + self.passed_on + self.withdrawn
+        return max(0, self.received - gone)
+
+    @property
+    def not_accepted(self) -> int:
+        """Merged duplicates and rejected reports (不予受理), as before."""
+        return self.merged + self.rejected
 
     @property
     def response_rate(self) -> float | None:
-        """响应率: cases a unit answered (acted on) of those it received."""
-        return _rate(self.responded, self.received)
+        """响应率: dispatches answered within their limit / dispatches received (less those withdrawn)."""
+        return _rate(self.responded_on_time, self.receipts - self.unanswered_withdrawn)
 
     @property
     def resolution_rate(self) -> float | None:
-        """解决率: resolved of those received, not counting rejected reports and merged duplicates."""
-        return _rate(self.resolved, self.received - self.not_accepted)
+        """解决率: resolved / cases received, less merged, rejected, passed on, withdrawn and open ones."""
+        return _rate(self.resolved, self.resolved + self.closed_other + self.returned_unresolved)
 
     @property
     def satisfaction_rate(self) -> float | None:
-        """满意率: satisfied or basically satisfied of the cases residents rated."""
+        """满意率: satisfied or basically satisfied / rated by the resident (defaults and missing apart)."""
         return _rate(self.satisfied + self.basically_satisfied, self.rated)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"unit": self.unit, "name": self.name, "kind": self.kind}
+        out.update({n: getattr(self, n) for n in FIELDS})
+        out.update(not_accepted=self.not_accepted, response_rate=self.response_rate,
+                   resolution_rate=self.resolution_rate, satisfaction_rate=self.satisfaction_rate)
+        return out
 
 
 @dataclass(frozen=True)
@@ -65,62 +137,48 @@ def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den > 0 else None
 
 
-def _day_start(d: date) -> datetime:
-    return datetime.combine(d, time.min, LOCAL).astimezone(timezone.utc)
-
-
-def _counters() -> list[sa.ColumnElement]:
-    """One labelled SUM per :class:`UnitStats` counter, in the order of its fields."""
-    c = CaseRow
-    one = lambda cond: sa.func.sum(sa.case((cond, 1), else_=0))  # noqa: E731
-    return [
-        sa.func.count().label("received"), one(c.closed == False).label("open"),  # noqa: E712
-        one(c.closed == True).label("closed"),  # noqa: E712
-        one(c.first_response_at.is_not(None)).label("responded"),
-        one(c.outcome == "resolved").label("resolved"),
-        one(c.outcome.in_(("rejected", "merged"))).label("not_accepted"),
-        one(c.breach_count == 0).label("on_time"), one(c.breach_count > 0).label("overdue"),
-        one(c.escalation_level > 0).label("escalated"),
-        one(c.supervised == True).label("supervised"),  # noqa: E712
-        one(c.rating.is_not(None)).label("rated"), one(c.rating == "satisfied").label("satisfied"),
-        one(c.rating == "basically_satisfied").label("basically_satisfied"),
-        one(c.rating == "dissatisfied").label("dissatisfied"),
-    ]
-
-
 def sla_stats(svc: Services, caller: Caller, unit: str | None = None, date_from: date | None = None,
               date_to: date | None = None) -> SlaReport:
-    """Per responsible unit, for cases reported between the two local dates (inclusive).
-
-    A case counts once, for the unit that holds it (the department it was dispatched
-    to, or the community that handled it). ``unit`` narrows to cases located in that
-    unit's area or held by it. On time: no deadline breached; overdue: at least one.
+    """Per unit, the facts (``engine.facts``) whose period instant falls on the local days given
+    (inclusive), of the cases the caller may see. ``unit`` narrows to the facts of that unit and of the
+    cases located in its area. Definitions: docs/three-rates.md.
     """
     require_staff(caller, "statistics")
     if date_from and date_to and date_to < date_from:
         raise RequestInvalid("'to' is before 'from'", fields={"to": "before from"})
-    c = CaseRow
-    cols = _counters()
+    f, c = FactRow, CaseRow
     with svc.uow(write=False) as uow:
         svc.units.refresh(uow.session)
         conds = [scope_of(svc, caller).sql()]
         if unit is not None:
-            conds.append(sa.or_(*(getattr(c, col) == unit for col in (
-                "holder_unit", "origin_unit", "community_code", "street_code", "district_code"))))
+            conds.append(sa.or_(f.unit == unit, *(getattr(c, col) == unit for col in (
+                "community_code", "street_code", "district_code"))))
         if date_from is not None:
-            conds.append(c.opened_at >= _day_start(date_from))
+            conds.append(f.day >= date_from)
         if date_to is not None:
-            conds.append(c.opened_at < _day_start(date_to + timedelta(days=1)))
-        rows = uow.session.execute(select(c.holder_unit, *cols).where(*conds).group_by(c.holder_unit)).all()
-    names = [col.name for col in cols]
+            conds.append(f.day <= date_to)
+        rows = uow.session.execute(
+            select(f.unit, f.kind, f.detail, f.on_time, sa.func.count()).join(c, c.id == f.case_id)
+            .where(*conds).group_by(f.unit, f.kind, f.detail, f.on_time)).all()
+    return _report(svc, rows, date_from, date_to)
+
+
+def _report(svc: Services, rows, date_from: date | None, date_to: date | None) -> SlaReport:
+    per_unit: dict[str | None, dict[str, int]] = {}
+    for unit_code, kind, detail, on_time, n in rows:
+        counts = per_unit.setdefault(unit_code, {})
+        for name in tally(kind, detail, on_time):
+            counts[name] = counts.get(name, 0) + int(n)
     units = []
-    for r in rows:
-        info = svc.units.get(r[0])
-        units.append(UnitStats(r[0], info.name if info else (r[0] or "—"), info.kind if info else "",
-                               **{n: int(v or 0) for n, v in zip(names, r[1:])}))
-    units.sort(key=lambda u: (-u.received, u.unit or ""))
-    total = UnitStats(None, "合计", "total", **{n: sum(getattr(u, n) for u in units) for n in names})
-    return SlaReport(date_from, date_to, units, total)
+    for code, counts in per_unit.items():
+        info = svc.units.get(code)
+        units.append(UnitStats(code, info.name if info else (code or "—"), info.kind if info else "", counts))
+    units.sort(key=lambda u: (-u.receipts, -u.received, u.unit or ""))
+    total: dict[str, int] = {}
+    for u in units:
+        for name, n in u.counts.items():
+            total[name] = total.get(name, 0) + n
+    return SlaReport(date_from, date_to, units, UnitStats(None, "合计", "total", total))
 
 
 @dataclass(frozen=True)
@@ -139,3 +197,48 @@ def event_counts(svc: Services) -> Counts:
             name = (data or {}).get("action", "?")
             actions[name] = actions.get(name, 0) + 1
     return Counts(types, actions)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What ``rebuild_facts`` did: the cases and history entries read, the facts written (by kind)."""
+
+    cases: int
+    events: int
+    facts: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+_REBUILD_CHUNK = 500
+
+
+def rebuild_facts(svc: Services) -> Rebuilt:
+    """Recompute the facts table from history, in one transaction: every fact deleted, every case's
+    history folded again (``engine.facts``). Readers see the old facts or the new, never a mix."""
+    c, e = CaseRow, EventRow
+    by_kind: dict[str, int] = {}
+    n_events = 0
+    with svc.uow() as uow:
+        conn = uow.connection
+        conn.execute(sa.delete(FactRow.__table__))
+        cases = conn.execute(select(c.id).order_by(c.id)).all()
+        for start in range(0, len(cases), _REBUILD_CHUNK):
+            chunk = cases[start:start + _REBUILD_CHUNK]
+            history: dict[int, list[Any]] = {row.id: [] for row in chunk}
+            for ev in conn.execute(select(e.case_id, e.seq, e.type, e.actor, e.role, e.at, e.data)
+                                   .where(e.case_id.in_(list(history))).order_by(e.case_id, e.seq)):
+                history[ev.case_id].append(ev)
+            for row in chunk:
+                events = history[row.id]
+                n_events += len(events)
+                case = uow.cases.load_by_id(row.id)
+                snap = case.snapshot
+                facts = derive_facts([], events, workflow=snap.workflow,
+                                     intake_unit=intake_unit_of(events, snap.holder_unit),
+                                     response_states=response_states(svc.catalog.get(snap.workflow,
+                                                                                     snap.version)))
+                uow.cases.add_facts(case, facts)
+                for f in facts:
+                    by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
+        uow.commit()
+    return Rebuilt(len(cases), n_events, sum(by_kind.values()), dict(sorted(by_kind.items())))

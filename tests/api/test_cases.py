@@ -261,13 +261,16 @@ def test_sla_stats_report_the_three_rates_per_unit(api):
     stats = api.get("demo-supervisor", "/stats/sla", **{"from": "2026-09-30", "to": "2026-09-30"}).json()
     by_unit = {u["unit"]: u for u in stats["units"]}
     housing = by_unit["dept-housing"]
-    assert housing["received"] == 2 and housing["resolved"] == 1 and housing["rated"] == 2
-    assert housing["response_rate"] == 1.0 and housing["resolution_rate"] == 0.5
-    assert housing["satisfaction_rate"] == 0.5 and housing["on_time"] == 2 and housing["overdue"] == 0
+    # counted from history per unit (docs/three-rates.md): b is open again after its dissatisfied rating
+    assert housing["received"] == 2 and housing["resolved"] == 1 and housing["open"] == 1
+    assert housing["rated"] == 2 and housing["rework_rounds"] == 1
+    assert housing["response_rate"] == 1.0 and housing["resolution_rate"] == 1.0
+    assert housing["satisfaction_rate"] == 0.5 and housing["responded_on_time"] == 2
+    assert housing["breaches"] == 0
     community = by_unit["370602001001"]
-    assert (community["received"] == 1 and community["not_accepted"] == 1
-            and community["resolution_rate"] is None)
-    assert stats["total"]["received"] == 3
+    assert (community["received"] == 3 and community["not_accepted"] == 1 and community["passed_on"] == 1
+            and community["resolution_rate"] is None and community["receipts"] == 0)
+    assert stats["total"]["received"] == 5
     assert api.get("demo-supervisor", "/stats/sla", **{"from": "2026-10-01"}).json()["total"]["received"] == 0
     only = api.get("demo-supervisor", "/stats/sla", unit="dept-housing").json()
     assert [u["unit"] for u in only["units"]] == ["dept-housing"]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 from gridflow.engine.case import Notification
 from gridflow.engine.clock import Clock
+from gridflow.engine.facts import Fact
 from gridflow.engine.errors import CaseNotFound, ConcurrentWrite, VersionConflict
 from gridflow.adapters.ports import (
     CaseRepository, CaseUpdate, ChainedEvent, NewCase, PriorResult, StoredCase, TakenTimer, UnitOfWork,
@@ -42,12 +43,14 @@ class _State:
     timers: dict[int, FakeTimer] = field(default_factory=dict)
     outbox: list[tuple[int, Notification]] = field(default_factory=list)
     prior: dict[str, PriorResult] = field(default_factory=dict)
+    facts: dict[int, list[Fact]] = field(default_factory=dict)
     next_case_id: int = 1
     next_timer_id: int = 1
 
     def copy(self) -> "_State":
         return replace(self, cases=dict(self.cases), events={k: list(v) for k, v in self.events.items()},
-                       timers=dict(self.timers), outbox=list(self.outbox), prior=dict(self.prior))
+                       timers=dict(self.timers), outbox=list(self.outbox), prior=dict(self.prior),
+                       facts={k: list(v) for k, v in self.facts.items()})
 
 
 class FakeStore:
@@ -69,6 +72,9 @@ class FakeStore:
 
     def history(self, number: str) -> list[ChainedEvent]:
         return list(self.state.events.get(self.case(number).id, []))
+
+    def facts(self, number: str) -> list[Fact]:
+        return list(self.state.facts.get(self.case(number).id, []))
 
     def timers(self, number: str) -> dict[int, FakeTimer]:
         case_id = self.case(number).id
@@ -132,7 +138,11 @@ class FakeCaseRepository(CaseRepository):
                                                                     spec.kind, spec.due_at)
             self.state.next_timer_id += 1
         self.state.outbox.extend((case.id, n) for n in update.notifications)
+        self.state.facts.setdefault(case.id, []).extend(update.facts)
         return saved
+
+    def facts(self, case_id: int) -> list[Fact]:
+        return list(self.state.facts.get(case_id, []))
 
     def take_timer(self, timer_id: int) -> TakenTimer | None:
         timer = self.state.timers.pop(timer_id, None)

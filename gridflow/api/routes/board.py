@@ -1,4 +1,4 @@
-"""For dispatch boards: the worklist, the SLA figures (三率), and live changes as Server-Sent Events."""
+"""For dispatch boards: the worklist and live changes as Server-Sent Events (the 三率: ``routes.stats``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ...service import lists, stats
+from ...service import lists
 from . import API_PREFIX
 from ..deps import CallerDep, ServicesDep
 from ..errors import responses
 from ..live import open_stream
-from ..schemas import CasesPublic, Code, IsoDate, SlaStatsPublic, UnitStatsPublic
+from ..schemas import CasesPublic
 
 router = APIRouter(prefix=API_PREFIX, tags=["dispatch board"])
 
@@ -26,24 +26,6 @@ def worklist(svc: ServicesDep, caller: CallerDep,
     the working time left and the flags `suspended`, `supervised`, `escalated` (the level), `overdue` and
     `escalation_alert` (at the top of its ladder)."""
     return CasesPublic(data=lists.worklist(svc, caller, limit))
-
-
-def _stats(u: stats.UnitStats) -> UnitStatsPublic:
-    return UnitStatsPublic.model_validate(u, from_attributes=True)
-
-
-@router.get("/stats/sla", response_model=SlaStatsPublic, responses=responses(401, 403, 422))
-def sla_stats(svc: ServicesDep, caller: CallerDep,
-              unit: Annotated[Code | None, Query(description="cases located in or held by this unit")] = None,
-              date_from: Annotated[IsoDate | None, Query(alias="from", description="first local day")] = None,
-              date_to: Annotated[IsoDate | None, Query(alias="to",
-                                                       description="last local day (inclusive)")] = None,
-              ) -> SlaStatsPublic:
-    """Per responsible unit: received, on time, overdue, escalated, and the three rates (三率) —
-    response, resolution and satisfaction."""
-    report = stats.sla_stats(svc, caller, unit, date_from, date_to)
-    return SlaStatsPublic(date_from=report.date_from, date_to=report.date_to,
-                          units=[_stats(u) for u in report.units], total=_stats(report.total))
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
