@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.panel import Panel
+from rich import box
 from rich.table import Table
 
 from .common import LOCAL, console, fail, friendly, settings
@@ -107,14 +108,15 @@ def _rate(value: float | None) -> str:
 
 def _stats_table(report, title: str) -> None:
     """The three rates per unit, from history (docs/three-rates.md), with what they are made of."""
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    # Eleven columns with CJK headers (two columns a character): a light box so that they fit 80.
     table.add_column("unit", no_wrap=True)
     cols = (("派单", "receipts"), ("按时", "responded_on_time"), ("收案", "received"),
             ("解决", "resolved"), ("评价", "rated"), ("重办", "rework_rounds"), ("超时", "breaches"))
     for label, _ in cols:
-        table.add_column(label, justify="right")
+        table.add_column(label, justify="right", no_wrap=True)
     for col in ("响应率", "解决率", "满意率"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True)
     for u in [*report.units, report.total]:
         style = "bold" if u.kind == "total" else None
         table.add_row(u.name, *(str(getattr(u, name)) for _, name in cols),
