@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from ..engine.case import CaseSnapshot, Deadline
 from ..engine.definition import WorkflowDefinition
+from ..engine.worklists import open_parts
 from .orm import CaseRow
 
 _FORMAT = 1
@@ -111,13 +112,7 @@ def case_columns(snap: CaseSnapshot, definition: WorkflowDefinition) -> dict[str
     }
 
 
-#: Statuses of a co-handling part (``data["parts"][unit]["status"]``) that keep it on the unit's worklist.
-OPEN_PART_STATUSES = frozenset({"dispatched", "signed"})
-
-
 def co_units(snap: CaseSnapshot) -> str:
     """The units with an open co-handling part, comma-wrapped for a LIKE match; "" when none."""
-    parts = snap.data.get("parts") or {}
-    units = sorted(u for u, p in parts.items()
-                   if isinstance(p, Mapping) and p.get("status") in OPEN_PART_STATUSES)
+    units = open_parts(snap.data)
     return "," + ",".join(units) + "," if units else ""
