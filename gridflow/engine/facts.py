@@ -294,8 +294,9 @@ class _Fold:
     def co_opened(self, e: HistoryEntry, data: Mapping[str, Any]) -> None:
         unit = data.get("unit")
         if unit is not None:
-            self._add(Fact(e.seq, unit, "receipt", e.at, e.at, role="co", due_at=_parse(data.get("due_at")),
-                           peer=self.lead))
+            # A co-handler responds by signing for its part: its limit is the part's sign-for limit.
+            due = _parse(data.get("sign_due") or data.get("due_at"))
+            self._add(Fact(e.seq, unit, "receipt", e.at, e.at, role="co", due_at=due, peer=self.lead))
 
     def co_answered(self, e: HistoryEntry, data: Mapping[str, Any]) -> None:
         unit, on_time = data.get("unit"), data.get("on_time")

@@ -241,6 +241,18 @@ def _walk(events, holder_now, response_states):  # noqa: C901 - one plain pass, 
                 add(to, "receipts", r["day"])
                 if last_kind in RESPONSE and last_unit == to:
                     answer(r, e.at)
+        elif e.type == "CoHandlingOpened":  # a co-handling part: a dispatch of its own, answered by signing
+            r = {"unit": d["unit"], "role": "co", "day": _day(e.at),
+                 "due": _parse(d.get("sign_due") or d.get("due_at")), "done": False}
+            receipts.append(r)
+            add(r["unit"], "receipts", r["day"])
+        elif e.type in ("CoHandlingSignedFor", "CoHandlingAnswered", "CoHandlingClosed"):
+            for r in receipts:
+                if not r["done"] and r["unit"] == d.get("unit") and r["role"] == "co":
+                    if e.type == "CoHandlingClosed":
+                        unanswered(r, "withdrawn")
+                    else:
+                        answer(r, e.at, d["on_time"] if isinstance(d.get("on_time"), bool) else None)
         elif e.type == "CaseClosed":
             outcome = d.get("outcome")
             for unit, day in received.items():
