@@ -103,7 +103,7 @@ def run(client: httpx.Client, say=print) -> dict[str, Any]:
     stats = call(client, TOKENS["supervisor"], "GET", "/stats/sla").json()
     total = stats["total"]
     say(f"supervisor 三率: response {total['response_rate']}, resolution {total['resolution_rate']}, "
-        f"satisfaction {total['satisfaction_rate']} over {total['received']} cases")
+        f"satisfaction {total['satisfaction_rate']} over {total['receipts']} dispatches received")
     return {"reported": [r["number"] for r in reported], "closed": leak, "final_state": step["state"],
             "stats": stats}
 
