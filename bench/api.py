@@ -35,11 +35,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 GRID = "37060200100101"
-#: Each case cycles dispatched → handling → reported → dispatched: (action, key, payload) by current state.
-NEXT = {"dispatched": ("acknowledge", "demo-housing", None),
-        "handling": ("return_case", "demo-housing", {"reason": "非本部门职责"}),
+#: Each case cycles dispatched → reported → dispatched (the community recalls what the department has not
+#: signed for yet, and dispatches it again): (action, key, payload) by current state. A cycle through
+#: 退单 would not repeat: since issue 11 a second return goes to the street for review.
+NEXT = {"dispatched": ("recall", "demo-community", {"reason": "派错部门"}),
         "reported": ("dispatch", "demo-community", {"department": "dept-housing"})}
-CYCLE = [NEXT["dispatched"], NEXT["handling"], NEXT["reported"]]
+CYCLE = [NEXT["dispatched"], NEXT["reported"]]
 
 
 # --- the bare side ------------------------------------------------------------------------------

@@ -46,7 +46,9 @@ SCRIPT = [
     ("act", "acknowledge", HANDLER, None, 30),
     ("act", "request_extension", HANDLER, {"duration": "2wd", "reason": "材料待补"}, 60),
     ("act", "approve_extension", DISPATCHER, None, 45),
-    ("act", "suspend", HANDLER, {"reason": "业主外出"}, 90),
+    ("act", "request_suspension", HANDLER, {"reason_code": "resident_unavailable", "reason": "业主外出",
+                                            "duration": "5wd"}, 60),
+    ("act", "approve_suspension", DISPATCHER, None, 30),
     ("act", "resume", HANDLER, None, 60 * 20),
     ("act", "reply", HANDLER, {"result": "已修复"}, 120),
     ("act", "rate", REPORTER, {"rating": "dissatisfied"}, 60),
@@ -58,8 +60,9 @@ SCRIPT = [(kind, name, actor, payload, timedelta(minutes=wait))
           for kind, name, actor, payload, wait in SCRIPT]
 # The state-changing triggers of the same script, for the bare machine.
 BARE_SCRIPT = [
-    ("dispatch", None), ("acknowledge", None), ("suspend", None), ("resume", None), ("reply", None),
-    ("rate", {"rating": "dissatisfied"}), ("reply", None), ("rate_by_default", None), ("verify_pass", None),
+    ("dispatch", None), ("acknowledge", None), ("approve_suspension", None), ("resume", None),
+    ("reply", None), ("rate", {"rating": "dissatisfied"}), ("reply", None), ("rate_by_default", None),
+    ("verify_pass", None),
 ]
 
 
@@ -73,7 +76,8 @@ def run_engine(engine: Engine, ops: int) -> tuple[int, float]:
         now = START + timedelta(minutes=n % 600)
         decision = engine.open(f"GE-{n}", REPORTER, now, origin_unit="community-1")
         case = decision.case
-        latest = {t.kind: t for t in decision.schedule}  # the script fires the newest timer of a kind
+        # The script fires the newest timer of a kind (of one decision's, the one due first).
+        latest = {t.kind: t for t in sorted(decision.schedule, key=lambda t: t.due_at, reverse=True)}
         done += 1
         for kind, name, actor, payload, wait in SCRIPT:
             if kind == "act":
@@ -85,7 +89,7 @@ def run_engine(engine: Engine, ops: int) -> tuple[int, float]:
                 decision = engine.fire(case, timer, now)
             done += 1
             case = decision.case
-            for t in decision.schedule:
+            for t in sorted(decision.schedule, key=lambda t: t.due_at, reverse=True):
                 latest[t.kind] = t
         assert case.state == "closed", case.state
     return done, time.perf_counter() - t0

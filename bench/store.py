@@ -1,7 +1,8 @@
 """Actions per second through the service layer versus raw driver writes of the same shape.
 
-Each service action here is a suspend or resume on a case being handled: load the
-case, let the engine decide (pause or resume the handling deadline), append the
+Each service action here is one step of a suspension cycle on a case being handled (request a
+suspension, approve it, resume): load the case, let the engine decide (pause or resume the handling
+deadline), append the
 hash-chained events, compare-and-set the case row, delete and insert timer rows,
 commit. The raw baseline does the same writes by hand on the same database with
 the same pragmas: one UPDATE, one event INSERT, one timer INSERT and one DELETE,
@@ -57,18 +58,20 @@ def handling_cases(svc, n: int) -> list[str]:
 
 
 def bench_service(svc, clock, numbers: list[str], seconds: float) -> float:
-    suspended: set[str] = set()
+    # 挂起 needs the community's approval (issue 11): request, approve, resume, and again.
+    cycle = [("request_suspension", DH, {"reason_code": "resident_unavailable", "reason": "等待居民",
+                                         "duration": "5wd"}),
+             ("approve_suspension", CD, {}), ("resume", DH, {})]
+    step: dict[str, int] = {}
     done = 0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         for n in numbers:
             clock.advance(seconds=30)
-            if n in suspended:
-                take_action(svc, TakeAction(n, "resume", DH))
-                suspended.discard(n)
-            else:
-                take_action(svc, TakeAction(n, "suspend", DH, {"reason": "等待居民"}))
-                suspended.add(n)
+            i = step.get(n, 0)
+            action, actor, payload = cycle[i % len(cycle)]
+            take_action(svc, TakeAction(n, action, actor, payload))
+            step[n] = i + 1
             done += 1
     return done / (time.perf_counter() - t0)
 
