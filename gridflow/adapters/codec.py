@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from ..engine.case import CaseSnapshot, Deadline
 from ..engine.definition import WorkflowDefinition
-from ..engine.worklists import open_parts
+from ..engine.parts import open_parts
 from .orm import CaseRow
 
 _FORMAT = 1

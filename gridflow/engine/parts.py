@@ -24,8 +24,10 @@ CO_HANDLERS_FIELD = "co_handlers"
 
 
 def open_parts(data: Mapping[str, Any]) -> list[str]:
-    """The units whose part is still open, sorted."""
+    """The units whose part is still open (signed for or not), sorted: the case is on their worklist."""
     parts = data.get(PARTS) or {}
+    if not isinstance(parts, Mapping):
+        return []
     return sorted(u for u, p in parts.items() if isinstance(p, Mapping) and p.get("status") in OPEN_STATUSES)
 
 

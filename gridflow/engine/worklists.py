@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Mapping
 
 from .case import CaseSnapshot
 from .definition import WorkflowDefinition
 from .guards import ESCALATION_UNITS
+from .parts import open_parts
 
 #: The area a role must sit in to see a case it holds (roles not named: anywhere above the case).
 HOME_AREA: Mapping[str, str] = {"community_dispatcher": "community", "street_dispatcher": "street",
@@ -46,8 +47,6 @@ STAND_INS: Mapping[str, str] = {"community": "community_dispatcher", "street": "
                                 "district": "district_dispatcher"}
 SUPERVISION_ROLE = "supervisor"
 CO_HANDLER_ROLE = "department_handler"
-#: Statuses of a co-handling part (``data["parts"][unit]["status"]``) that keep it on the unit's worklist.
-OPEN_PART_STATUSES = frozenset({"dispatched", "signed"})
 
 
 @dataclass(frozen=True)
@@ -95,15 +94,6 @@ def worklist_rule(definition: WorkflowDefinition, role: str) -> WorklistRule:
     levels = frozenset(i for i in range(1, len(ladder.levels)) if role in ladder.handlers_at(i))
     return WorklistRule(role, holder, MappingProxyType(stand_in), levels, role == SUPERVISION_ROLE,
                         role == CO_HANDLER_ROLE)
-
-
-def open_parts(data: Mapping[str, Any]) -> tuple[str, ...]:
-    """The units whose co-handling part of the case is still open."""
-    parts = data.get("parts") or {}
-    if not isinstance(parts, Mapping):
-        return ()
-    return tuple(sorted(u for u, p in parts.items()
-                        if isinstance(p, Mapping) and p.get("status") in OPEN_PART_STATUSES))
 
 
 def _sees_held(role: str, where: CasePlace) -> bool:
