@@ -258,3 +258,33 @@ class FactRow(SQLModel, table=True):
     community_code: Optional[str] = Field(default=None, max_length=64)
     street_code: Optional[str] = Field(default=None, max_length=64)
     district_code: Optional[str] = Field(default=None, max_length=64)
+    #: the case's origin unit (its grid, for a grid worker's report), fixed at filing
+    grid_code: Optional[str] = Field(default=None, max_length=64)
+
+
+def _counter_columns() -> list[sa.Column]:
+    from ..engine.tallies import STORED
+    return [sa.Column(name, sa.Integer(), nullable=False, server_default="0") for name in STORED]
+
+
+#: Figures per local day, unit and area (the case's district, street, community and grid, "" for none):
+#: every counter of :data:`gridflow.engine.tallies.STORED`, added to in the transaction that writes the
+#: facts, so that a year of a unit's figures is a sum over a few hundred rows. ``gridflow stats rebuild``
+#: recomputes it from the facts. A Core table: rows are only ever upserted and summed.
+UNIT_DAY_STATS = sa.Table(
+    "unit_day_stats", SQLModel.metadata,
+    sa.Column("day", sa.Date(), nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    sa.Column("district_code", sa.String(64), nullable=False),
+    sa.Column("street_code", sa.String(64), nullable=False),
+    sa.Column("community_code", sa.String(64), nullable=False),
+    sa.Column("grid_code", sa.String(64), nullable=False),
+    *_counter_columns(),
+    sa.PrimaryKeyConstraint("day", "unit", "district_code", "street_code", "community_code", "grid_code",
+                            name="pk_unit_day_stats"),
+    sa.Index("ix_unit_day_stats_unit", "unit", "day"),
+    sa.Index("ix_unit_day_stats_district", "district_code", "day"),
+    sa.Index("ix_unit_day_stats_street", "street_code", "day"),
+    sa.Index("ix_unit_day_stats_community", "community_code", "day"),
+    sa.Index("ix_unit_day_stats_grid", "grid_code", "day"),
+)

@@ -15,62 +15,12 @@ from sqlmodel import select
 
 from ..adapters.orm import CaseRow, EventRow, FactRow
 from ..engine.facts import derive_facts, intake_unit_of
+from ..engine.tallies import FIELDS, tally
 from .auth import Caller, require_staff
 from .context import Services
 from .lists import RequestInvalid
 from .recording import response_states
 from .scopes import scope_of
-
-
-
-#: The counters of :class:`UnitStats`, in the order they are shown (definitions: docs/three-rates.md).
-RESPONSE_FIELDS = ("receipts", "responded", "responded_on_time", "responded_late", "unanswered_returned",
-                   "unanswered_withdrawn", "unanswered_passed_on", "awaiting_response")
-RESOLUTION_FIELDS = ("received", "resolved", "merged", "rejected", "closed_other", "returned_unresolved",
-                     "passed_on", "withdrawn", "open", "closed")
-SATISFACTION_FIELDS = ("rated", "satisfied", "basically_satisfied", "dissatisfied", "rated_by_default",
-                       "rating_missing")
-COUNTER_FIELDS = ("rework_rounds", "failed_reviews", "returns", "improper_returns", "extensions",
-                  "suspensions", "supervision_orders", "key_supervision_orders",
-                  "supervision_answered_on_time", "supervision_answered_late", "supervision_overdue",
-                  "reminders", "criticism_notices",
-                  "breaches", "escalations", "supervised")
-FIELDS = RESPONSE_FIELDS + RESOLUTION_FIELDS + SATISFACTION_FIELDS + COUNTER_FIELDS
-
-#: fact kind -> the counter it adds to, when neither its detail nor its on_time decides
-_BY_KIND = {"receipt": "receipts", "received": "received", "rating_default": "rated_by_default",
-            "rating_missing": "rating_missing", "rework": "rework_rounds", "review_fail": "failed_reviews",
-            "return": "returns", "improper_return": "improper_returns", "extension": "extensions",
-            "suspension": "suspensions", "supervision_overdue": "supervision_overdue",
-            "reminder": "reminders",
-            "criticism_notice": "criticism_notices", "breach": "breaches", "escalation": "escalations",
-            "supervised": "supervised"}
-_OUTCOMES = {"resolved": "resolved", "merged": "merged", "rejected": "rejected",
-             "closed_other": "closed_other", "returned": "returned_unresolved", "passed_on": "passed_on",
-             "withdrawn": "withdrawn"}
-_UNANSWERED = {"returned": "unanswered_returned", "withdrawn": "unanswered_withdrawn",
-               "passed_on": "unanswered_passed_on"}
-_RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")
-
-
-def tally(kind: str, detail: str | None, on_time: bool | None) -> tuple[str, ...]:
-    """The counters one fact adds 1 to."""
-    if kind == "response":
-        return ("responded", "responded_on_time" if on_time else "responded_late")
-    if kind == "unanswered":
-        return (_UNANSWERED.get(detail or "", "unanswered_withdrawn"),)
-    if kind == "outcome":
-        name = _OUTCOMES.get(detail or "", "closed_other")
-        return (name, "closed") if name in ("resolved", "merged", "rejected", "closed_other") else (name,)
-    if kind == "rating":
-        return ("rated", detail) if detail in _RATINGS else ("rated",)
-    if kind == "supervision_order":
-        key = ("key_supervision_orders",) if detail == "key" else ()
-        return ("supervision_orders", *key)
-    if kind == "supervision_answered":
-        return ("supervision_answered_on_time" if on_time else "supervision_answered_late",)
-    name = _BY_KIND.get(kind)
-    return (name,) if name else ()
 
 
 @dataclass(frozen=True)
