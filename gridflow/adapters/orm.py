@@ -269,7 +269,7 @@ def _counter_columns() -> list[sa.Column]:
 
 #: Figures per local day, unit and area (the case's district, street, community and grid, "" for none):
 #: every counter of :data:`gridflow.engine.tallies.STORED`, added to in the transaction that writes the
-#: facts, so that a year of a unit's figures is a sum over a few hundred rows. ``gridflow stats rebuild``
+#: facts, so that a period's figures are a sum over a few rows per unit and day. ``gridflow stats rebuild``
 #: recomputes it from the facts. A Core table: rows are only ever upserted and summed.
 UNIT_DAY_STATS = sa.Table(
     "unit_day_stats", SQLModel.metadata,
@@ -287,4 +287,24 @@ UNIT_DAY_STATS = sa.Table(
     sa.Index("ix_unit_day_stats_street", "street_code", "day"),
     sa.Index("ix_unit_day_stats_community", "community_code", "day"),
     sa.Index("ix_unit_day_stats_grid", "grid_code", "day"),
+)
+
+#: The same figures per calendar month (``month`` is its first day), kept with the daily rows: a year of
+#: whole months is read from twelve rows per unit and area, the days at a period's edges from the daily.
+UNIT_MONTH_STATS = sa.Table(
+    "unit_month_stats", SQLModel.metadata,
+    sa.Column("month", sa.Date(), nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False),
+    sa.Column("district_code", sa.String(64), nullable=False),
+    sa.Column("street_code", sa.String(64), nullable=False),
+    sa.Column("community_code", sa.String(64), nullable=False),
+    sa.Column("grid_code", sa.String(64), nullable=False),
+    *_counter_columns(),
+    sa.PrimaryKeyConstraint("month", "unit", "district_code", "street_code", "community_code", "grid_code",
+                            name="pk_unit_month_stats"),
+    sa.Index("ix_unit_month_stats_unit", "unit", "month"),
+    sa.Index("ix_unit_month_stats_district", "district_code", "month"),
+    sa.Index("ix_unit_month_stats_street", "street_code", "month"),
+    sa.Index("ix_unit_month_stats_community", "community_code", "month"),
+    sa.Index("ix_unit_month_stats_grid", "grid_code", "month"),
 )

@@ -19,10 +19,12 @@ from sqlmodel import Session, select
 from ..engine.case import CaseSnapshot, Notification, TimerSpec
 from ..engine.definition import WorkflowDefinition
 from ..engine.facts import Fact
+from ..engine.tallies import STORED, add_up, month_of, tally
 from ..engine.errors import CaseNotFound, ConcurrentWrite, DuplicateKey, StoreUnavailable, VersionConflict
 from .codec import case_columns, snapshot_from
 from .db import UNAVAILABLE
-from .orm import CaseRow, EventRow, FactRow, IdempotencyRow, OutboxRow, TimerRow
+from .orm import (UNIT_DAY_STATS, UNIT_MONTH_STATS, CaseRow, EventRow, FactRow, IdempotencyRow, OutboxRow,
+                  TimerRow)
 from .ports import CaseRepository, CaseUpdate, NewCase, PriorResult, StoredCase, TakenTimer
 
 CASES = CaseRow.__table__
@@ -31,6 +33,8 @@ TIMERS = TimerRow.__table__
 OUTBOX = OutboxRow.__table__
 IDEMPOTENCY = IdempotencyRow.__table__
 FACTS = FactRow.__table__
+SUMMARY = UNIT_DAY_STATS
+MONTHLY = UNIT_MONTH_STATS
 
 _GET_BY_NUMBER = sa.select(CASES).where(CASES.c.number == sa.bindparam("number"))
 _GET_BY_ID = sa.select(CASES).where(CASES.c.id == sa.bindparam("id"))
@@ -81,11 +85,30 @@ _EVENT_COLUMNS = ("case_id", "seq", "type", "actor", "role", "data", "at", "prev
 _OUTBOX_COLUMNS = ("case_id", "kind", "payload", "status", "attempts", "next_attempt_at", "created_at",
                    "last_error")
 _FACT_COLUMNS = ("case_id", "seq", "workflow", "unit", "kind", "day", "at", "occurred_at", "role", "on_time",
-                 "detail", "ref", "due_at", "peer", "community_code", "street_code", "district_code")
+                 "detail", "ref", "due_at", "peer", "community_code", "street_code", "district_code",
+                 "grid_code")
 _FACT_FIELDS = ("seq", "unit", "kind", "at", "occurred_at", "role", "on_time", "detail", "ref", "due_at",
                 "peer")
 _GET_FACTS = (sa.select(*(FACTS.c[f] for f in _FACT_FIELDS)).where(FACTS.c.case_id == sa.bindparam("case_id"))
               .order_by(FACTS.c.id))
+#: The key of a summary row: local day, unit and the case's area ("" where the case has none).
+SUMMARY_KEY = ("day", "unit", "district_code", "street_code", "community_code", "grid_code")
+_AREA = ("district_code", "street_code", "community_code", "grid_code")
+
+
+def _summary_upsert(table: sa.Table, dialect) -> Any:
+    """Add a row's counters to the summary row with its key (created at zero when missing); the key's
+    first column (``day`` or ``month``) is bound as ``day``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    key = [c.name for c in table.primary_key.columns]
+    insert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
+    stmt = insert.values({table.c[key[0]]: sa.bindparam("day"),
+                          **{table.c[c]: sa.bindparam(c) for c in key[1:] + list(STORED)}})
+    return stmt.on_conflict_do_update(index_elements=key,
+                                      set_={c: table.c[c] + stmt.excluded[c] for c in STORED})
+
+
 _TIMER_COLUMNS = ("case_id", "key", "deadline_id", "kind", "due_at", "status", "claimed_by",
                   "claim_expires_at", "set_at_version")
 
@@ -362,16 +385,54 @@ class SqlCaseRepository(CaseRepository):
         rows = self.conn.execute(_GET_FACTS, {"case_id": case_id})
         return [Fact(**dict(zip(_FACT_FIELDS, r))) for r in rows]
 
-    def add_facts(self, case: StoredCase, facts: Sequence[Fact]) -> None:
-        """Insert a case's new facts, with the workflow and the area codes they are counted under."""
-        if facts:
-            where = {"case_id": case.id, "workflow": case.snapshot.workflow,
-                     "community_code": case.community_code, "street_code": case.street_code,
-                     "district_code": case.district_code}
-            rows = [{**where, "day": f.day, **{name: getattr(f, name) for name in _FACT_FIELDS}}
-                    for f in facts]
-            self._run(_prepared("facts", lambda: sa.insert(FACTS).values(
-                {FACTS.c[c]: sa.bindparam(c) for c in _FACT_COLUMNS}), self.conn.dialect), rows)
+    def add_facts(self, case: StoredCase, facts: Sequence[Fact], *, summary: bool = True) -> None:
+        """Insert a case's new facts, with the workflow and the area codes they are counted under, and add
+        them to the summary rows of their day, unit and area (``unit_day_stats``), in key order (two
+        writers adding to the same rows never wait on each other in a cycle)."""
+        if not facts:
+            return
+        where = {"case_id": case.id, "workflow": case.snapshot.workflow,
+                 "community_code": case.community_code, "street_code": case.street_code,
+                 "district_code": case.district_code, "grid_code": case.snapshot.origin_unit}
+        rows = [{**where, "day": f.day, **{name: getattr(f, name) for name in _FACT_FIELDS}} for f in facts]
+        self._run(_prepared("facts", lambda: sa.insert(FACTS).values(
+            {FACTS.c[c]: sa.bindparam(c) for c in _FACT_COLUMNS}), self.conn.dialect), rows)
+        if summary:
+            area = {c: where[c] or "" for c in _AREA}
+            for table, monthly in ((SUMMARY, False), (MONTHLY, True)):
+                sums = [{"day": day, "unit": unit or "", **area, **{c: counts.get(c, 0) for c in STORED}}
+                        for (day, unit), counts in sorted(add_up(facts, monthly=monthly).items(),
+                                                          key=lambda kv: (kv[0][0], kv[0][1] or ""))]
+                if sums:
+                    self._run(_prepared(("summary", table.name), lambda t=table: _summary_upsert(
+                        t, self.conn.dialect), self.conn.dialect), sums)
+
+    def rebuild_summary(self, chunk: int = 2000) -> int:
+        """Recompute the daily and monthly summaries from the facts table (same transaction); the daily
+        rows written."""
+        f = FACTS.c
+        self.conn.execute(sa.delete(SUMMARY))
+        self.conn.execute(sa.delete(MONTHLY))
+        key_cols = (f.day, f.unit, *(f[c] for c in _AREA))
+        daily: dict[tuple[Any, ...], dict[str, int]] = {}
+        monthly: dict[tuple[Any, ...], dict[str, int]] = {}
+        for row in self.conn.execute(sa.select(*key_cols, f.kind, f.detail, f.on_time, sa.func.count())
+                                     .group_by(*key_cols, f.kind, f.detail, f.on_time)):
+            names = tally(row.kind, row.detail, row.on_time)
+            if not names:
+                continue
+            rest = (row.unit or "", *(getattr(row, c) or "" for c in _AREA))
+            for acc, key in ((daily, (row.day, *rest)), (monthly, (month_of(row.day), *rest))):
+                counts = acc.setdefault(key, {})
+                for name in names:
+                    counts[name] = counts.get(name, 0) + int(row[-1])
+        for table, acc in ((SUMMARY, daily), (MONTHLY, monthly)):
+            names = [c.name for c in table.primary_key.columns]
+            rows = [{**dict(zip(names, key)), **{c: counts.get(c, 0) for c in STORED}}
+                    for key, counts in sorted(acc.items())]
+            for start in range(0, len(rows), chunk):
+                self.conn.execute(sa.insert(table), rows[start:start + chunk])
+        return len(daily)
 
     # --- timers -------------------------------------------------------------------------------
 

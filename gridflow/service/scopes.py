@@ -94,6 +94,11 @@ def _area(svc: Services, unit_code: str | None) -> tuple[tuple[str, frozenset[st
     return ((col, frozenset({unit.code})),) if col else ()
 
 
+def area_terms(svc: Services, unit_code: str | None) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The (case column, codes) terms placing a case in a unit's area (none for an unknown unit)."""
+    return _area(svc, unit_code)
+
+
 def scope_of(svc: Services, caller: Caller) -> Scope:
     if caller.case_number is not None:
         return Scope(terms=(("number", frozenset({caller.case_number})),))

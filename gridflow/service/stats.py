@@ -13,14 +13,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
-from ..adapters.orm import CaseRow, EventRow, FactRow
+from ..adapters.orm import UNIT_DAY_STATS, UNIT_MONTH_STATS, CaseRow, EventRow, FactRow
 from ..engine.facts import derive_facts, intake_unit_of
-from ..engine.tallies import FIELDS, tally
+from ..engine.tallies import FIELDS, STORED, split_period, tally  # noqa: F401  (FIELDS, tally: re-exported)
 from .auth import Caller, require_staff
 from .context import Services
 from .lists import RequestInvalid
 from .recording import response_states
-from .scopes import scope_of
+from .scopes import area_terms
 
 
 @dataclass(frozen=True)
@@ -89,36 +89,74 @@ def _rate(num: int, den: int) -> float | None:
 
 def sla_stats(svc: Services, caller: Caller, unit: str | None = None, date_from: date | None = None,
               date_to: date | None = None) -> SlaReport:
-    """Per unit, the facts (``engine.facts``) whose period instant falls on the local days given
-    (inclusive), of the cases the caller may see. ``unit`` narrows to the facts of that unit and of the
-    cases located in its area. Definitions: docs/three-rates.md.
+    """Per unit, the figures of the local days given (inclusive), summed from the summary rows (kept
+    with the facts, one per unit and area: ``unit_month_stats`` for the period's whole calendar months,
+    ``unit_day_stats`` for the days at its edges). A caller sees the figures
+    of the cases located in its unit's area and its own unit's figures wherever the case lies (a
+    department: its own; an admin: all). ``unit`` narrows to that unit's figures and those of the cases
+    located in its area. Definitions: docs/three-rates.md.
     """
     require_staff(caller, "statistics")
     if date_from and date_to and date_to < date_from:
         raise RequestInvalid("'to' is before 'from'", fields={"to": "before from"})
-    f, c = FactRow, CaseRow
     with svc.uow(write=False) as uow:
         svc.units.refresh(uow.session)
-        conds = [scope_of(svc, caller).sql()]
-        if unit is not None:
-            conds.append(sa.or_(f.unit == unit, *(getattr(c, col) == unit for col in (
-                "community_code", "street_code", "district_code"))))
-        if date_from is not None:
-            conds.append(f.day >= date_from)
-        if date_to is not None:
-            conds.append(f.day <= date_to)
-        rows = uow.session.execute(
-            select(f.unit, f.kind, f.detail, f.on_time, sa.func.count()).join(c, c.id == f.case_id)
-            .where(*conds).group_by(f.unit, f.kind, f.detail, f.on_time)).all()
+        period = split_period(date_from, date_to)
+        parts = []
+        if period.whole_months:
+            lo, hi = period.months
+            m = UNIT_MONTH_STATS.c
+            parts.append(_sums(svc, caller, unit, UNIT_MONTH_STATS,
+                               ([m.month >= lo] if lo else []) + ([m.month < hi] if hi else [])))
+        for lo, hi in period.days:
+            d = UNIT_DAY_STATS.c
+            parts.append(_sums(svc, caller, unit, UNIT_DAY_STATS,
+                               ([d.day >= lo] if lo else []) + ([d.day <= hi] if hi else [])))
+        rows = [row for part in parts for row in uow.session.execute(part).all()]
     return _report(svc, rows, date_from, date_to)
+
+
+def _sums(svc: Services, caller: Caller, unit: str | None, table: sa.Table, period: list[Any]) -> Any:
+    """Per unit, the sum of every stored counter over the summary rows of the period that the caller may
+    count (narrowed to ``unit``'s own and its area's)."""
+    conds = [_seen_by(svc, caller, table), *period]
+    if unit is not None:
+        conds.append(_unit_and_area(svc, unit, table))
+    return select(table.c.unit, *(sa.func.sum(table.c[name]) for name in STORED)).where(*conds) \
+        .group_by(table.c.unit)
+
+
+def _unit_and_area(svc: Services, unit: str, table: sa.Table) -> Any:
+    """The unit's own figures and those of the cases located in its area (a department has none)."""
+    own = table.c.unit == unit
+    area = [table.c[_AREA_COLUMNS[col]].in_(sorted(values))
+            for col, values in area_terms(svc, unit) if col in _AREA_COLUMNS and values]
+    return sa.or_(own, *area)
+
+
+def _seen_by(svc: Services, caller: Caller, table: sa.Table) -> Any:
+    """The summary rows a caller may count: its area's cases, its own unit's work."""
+    if caller.role == "admin":
+        return sa.true()
+    if not caller.unit:
+        return sa.false()
+    if caller.role == "department_handler":
+        return table.c.unit == caller.unit
+    return _unit_and_area(svc, caller.unit, table)
+
+
+#: case column of a scope's area term -> the summary's column
+_AREA_COLUMNS = {"district_code": "district_code", "street_code": "street_code",
+                 "community_code": "community_code", "origin_unit": "grid_code"}
 
 
 def _report(svc: Services, rows, date_from: date | None, date_to: date | None) -> SlaReport:
     per_unit: dict[str | None, dict[str, int]] = {}
-    for unit_code, kind, detail, on_time, n in rows:
-        counts = per_unit.setdefault(unit_code, {})
-        for name in tally(kind, detail, on_time):
-            counts[name] = counts.get(name, 0) + int(n)
+    for unit_code, *sums in rows:
+        counts = per_unit.setdefault(unit_code or None, {})
+        for name, n in zip(STORED, sums):
+            if n:
+                counts[name] = counts.get(name, 0) + int(n)
     units = []
     for code, counts in per_unit.items():
         info = svc.units.get(code)
@@ -151,12 +189,14 @@ def event_counts(svc: Services) -> Counts:
 
 @dataclass(frozen=True)
 class Rebuilt:
-    """What ``rebuild_facts`` did: the cases and history entries read, the facts written (by kind)."""
+    """What ``rebuild_facts`` did: the cases and history entries read, the facts written (by kind), the
+    summary rows written."""
 
     cases: int
     events: int
     facts: int
     by_kind: dict[str, int] = field(default_factory=dict)
+    summary_rows: int = 0
 
 
 _REBUILD_CHUNK = 500
@@ -187,8 +227,18 @@ def rebuild_facts(svc: Services) -> Rebuilt:
                                      intake_unit=intake_unit_of(events, snap.holder_unit),
                                      response_states=response_states(svc.catalog.get(snap.workflow,
                                                                                      snap.version)))
-                uow.cases.add_facts(case, facts)
+                uow.cases.add_facts(case, facts, summary=False)
                 for f in facts:
                     by_kind[f.kind] = by_kind.get(f.kind, 0) + 1
+        summary = uow.cases.rebuild_summary()
         uow.commit()
-    return Rebuilt(len(cases), n_events, sum(by_kind.values()), dict(sorted(by_kind.items())))
+    return Rebuilt(len(cases), n_events, sum(by_kind.values()), dict(sorted(by_kind.items())), summary)
+
+
+def rebuild_summary(svc: Services) -> int:
+    """Recompute the summary rows (``unit_day_stats``) from the facts table, in one transaction; the
+    number of rows written. ``rebuild_facts`` does this too, after deriving the facts again."""
+    with svc.uow() as uow:
+        rows = uow.cases.rebuild_summary()
+        uow.commit()
+    return rows

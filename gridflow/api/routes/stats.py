@@ -21,6 +21,12 @@ now). Periods are local days (Asia/Shanghai), `from` and `to` inclusive; each fi
 places it in a period. 按单位统计，依据案件历史记录生成的事实计数（而非案件当前所在单位）；
 统计周期按北京时间自然日，`from`、`to` 均含当日。
 
+Who sees which figures: an admin every unit's; a supervisor, dispatcher, operator or grid worker those of
+the cases located in its unit's area and its own unit's; a department its own. `unit` narrows to that
+unit's figures and those of the cases in its area. Summed from one row per day, unit and area, kept in
+the transaction of every change.
+可见范围：管理员全部；其他工作人员为本辖区案件及本单位的数据；职能部门为本部门数据。
+
 **响应率 response rate** = `responded_on_time / (receipts − unanswered_withdrawn)`.
 A *receipt* is a dispatch the unit received: the case assigned to it as lead (主办, `CaseAssigned`) or a
 co-handling part opened for it (协办, `CoHandlingOpened`). Its *response* is the unit's first action of
