@@ -96,17 +96,18 @@ SUMMARY_KEY = ("day", "unit", "district_code", "street_code", "community_code", 
 _AREA = ("district_code", "street_code", "community_code", "grid_code")
 
 
-def _summary_upsert(table: sa.Table, dialect) -> Any:
-    """Add a row's counters to the summary row with its key (created at zero when missing); the key's
-    first column (``day`` or ``month``) is bound as ``day``."""
+def _summary_upsert(table: sa.Table, counters: tuple[str, ...], dialect) -> Any:
+    """Add to the named counters of the summary row with its key (the row created at zero when missing);
+    the key's first column (``day`` or ``month``) is bound as ``day``. One statement per set of counters:
+    a change adds to one to three of them, so the row's other columns stay untouched."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     key = [c.name for c in table.primary_key.columns]
     insert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
     stmt = insert.values({table.c[key[0]]: sa.bindparam("day"),
-                          **{table.c[c]: sa.bindparam(c) for c in key[1:] + list(STORED)}})
+                          **{table.c[c]: sa.bindparam(c) for c in key[1:] + list(counters)}})
     return stmt.on_conflict_do_update(index_elements=key,
-                                      set_={c: table.c[c] + stmt.excluded[c] for c in STORED})
+                                      set_={c: table.c[c] + stmt.excluded[c] for c in counters})
 
 
 _TIMER_COLUMNS = ("case_id", "key", "deadline_id", "kind", "due_at", "status", "claimed_by",
@@ -398,14 +399,20 @@ class SqlCaseRepository(CaseRepository):
         self._run(_prepared("facts", lambda: sa.insert(FACTS).values(
             {FACTS.c[c]: sa.bindparam(c) for c in _FACT_COLUMNS}), self.conn.dialect), rows)
         if summary:
-            area = {c: where[c] or "" for c in _AREA}
-            for table, monthly in ((SUMMARY, False), (MONTHLY, True)):
-                sums = [{"day": day, "unit": unit or "", **area, **{c: counts.get(c, 0) for c in STORED}}
-                        for (day, unit), counts in sorted(add_up(facts, monthly=monthly).items(),
-                                                          key=lambda kv: (kv[0][0], kv[0][1] or ""))]
-                if sums:
-                    self._run(_prepared(("summary", table.name), lambda t=table: _summary_upsert(
-                        t, self.conn.dialect), self.conn.dialect), sums)
+            self._add_to_summaries(where, facts)
+
+    def _add_to_summaries(self, where: Mapping[str, Any], facts: Sequence[Fact]) -> None:
+        """Add the facts' counters to their daily and monthly summary rows, in key order (two writers
+        adding to the same rows queue on a row, never in a cycle)."""
+        area = {c: where[c] or "" for c in _AREA}
+        for table, monthly in ((SUMMARY, False), (MONTHLY, True)):
+            for (day, unit), counts in sorted(add_up(facts, monthly=monthly).items(),
+                                              key=lambda kv: (kv[0][0], kv[0][1] or "")):
+                names = tuple(sorted(counts))
+                prepared = _prepared(("summary", table.name, names),
+                                     lambda t=table, n=names: _summary_upsert(t, n, self.conn.dialect),
+                                     self.conn.dialect)
+                self._run(prepared, [{"day": day, "unit": unit or "", **area, **counts}])
 
     def rebuild_summary(self, chunk: int = 2000) -> int:
         """Recompute the daily and monthly summaries from the facts table (same transaction); the daily
