@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.openapi.utils import get_openapi
 
 from .. import __version__
@@ -78,8 +79,12 @@ def create_app(app: App | None = None, settings: Settings | None = None, *,
             if owned:
                 app.close()
 
-    api = FastAPI(title="gridflow", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    # Swagger UI and ReDoc from assets the app serves itself (fastapi-offline): a dispatch centre's network
+    # is usually cut off from the internet, and a CDN page would stay blank there.
+    api = FastAPIOffline(title="gridflow", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                         openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc",
+                         static_url="/static/api-docs",
+                         swagger_ui_parameters={"validatorUrl": None})  # no badge from validator.swagger.io
     api.state.gridflow = app
     api.state.hub = hub
     api.state.metrics = metrics
