@@ -19,6 +19,7 @@ from .db import db_app
 from .demo import demo
 from .processes import scheduler, worker
 from .serve import serve
+from .report import report_app
 from .stats import stats_app
 from .workflows import workflows_app
 
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(stats_app, name="stats")
+app.add_typer(report_app, name="report")
 
 
 def _version(value: bool) -> None:
