@@ -170,3 +170,38 @@ def test_periods_over_months_read_whole_months_from_the_monthly_rows_and_agree_w
         assert got == _daily_sums(svc, lo, hi), (lo, hi)
     everything = sla_stats(svc, Caller("admin", "admin"))
     assert everything.total.receipts == 5 and everything.total.received == 10  # community and department
+
+
+def test_concurrent_writers_adding_to_the_same_summary_rows_lose_nothing(app):
+    """Eight threads signing for eight cases of one department on one day: every receipt's response lands
+    in the same two summary rows (daily and monthly), none lost, none deadlocked."""
+    import threading
+
+    svc = app.services
+    numbers = []
+    for _ in range(8):
+        number = report_case(svc, ReportCase("grid_event", Actor("gw-1", "grid_worker", GRID),
+                                             category="0101", description="井盖缺失", unit=GRID)).number
+        take_action(svc, TakeAction(number, "dispatch", Actor("cd-1", "community_dispatcher", COMMUNITY),
+                                    {"department": "dept-housing"}))
+        numbers.append(number)
+    barrier = threading.Barrier(len(numbers))
+    errors: list[BaseException] = []
+
+    def sign(number: str) -> None:
+        barrier.wait()
+        try:
+            take_action(svc, TakeAction(number, "acknowledge", Actor("dh-housing", "department_handler",
+                                                                     "dept-housing")))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sign, args=(n,)) for n in numbers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _as_counters(_summary(svc)) == _recount(svc)
+    housing = sla_stats(svc, Caller("admin", "admin"), unit="dept-housing").total
+    assert housing.receipts == 8 and housing.responded_on_time == 8
