@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 
 def _units(api, token: str = "demo-supervisor", **params) -> dict:
     r = api.get(token, "/stats/sla", **params)
@@ -65,3 +67,26 @@ def test_refusals_are_problems_with_stable_codes(api):
     denied = api.get("demo-resident", "/stats/sla")
     assert denied.status_code == 403 and denied.json()["code"] == "forbidden"
     assert api.get(None, "/stats/sla").status_code == 401
+
+
+@pytest.mark.parametrize("fmt, media, magic", [("csv", "text/csv", b"\xef\xbb\xbf"),
+                                               ("html", "text/html", b"<!doctype html>"),
+                                               ("png", "image/png", b"\x89PNG")])
+def test_the_sla_report_downloads_as_a_file_with_the_same_scope(api, fmt, media, magic):
+    number = api.report()["number"]
+    api.ok("demo-community", number, "dispatch", {"department": "dept-housing"})
+    r = api.get("demo-supervisor", "/stats/sla/report", format=fmt,
+                **{"from": "2026-09-30", "to": "2026-09-30"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+    assert r.content.startswith(magic)
+    assert r.headers["content-disposition"] == f'attachment; filename="sla-2026-09-30-2026-09-30.{fmt}"'
+    if fmt == "csv":
+        assert "dept-housing" in r.content.decode("utf-8-sig")
+        other = api.get("demo-community-2", "/stats/sla/report", format="csv").content.decode("utf-8-sig")
+        assert "dept-housing" not in other  # another community's dispatcher counts none of it
+
+
+def test_the_sla_report_refuses_residents_and_unknown_formats(api):
+    assert api.get("demo-resident", "/stats/sla/report").status_code == 403
+    bad = api.get("demo-supervisor", "/stats/sla/report", format="xlsx")
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")

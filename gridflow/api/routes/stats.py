@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from ...service import stats
+from ...service import reports, stats
 from . import API_PREFIX
 from ..deps import CallerDep, ServicesDep
 from ..errors import responses
@@ -67,6 +69,13 @@ with a breach, by current holder) are replaced by `breaches` and `responded_on_t
 """
 
 
+UnitQuery = Annotated[Code | None, Query(description="the facts of this unit and of the cases located in its "
+                                                      "area")]
+FromQuery = Annotated[IsoDate | None, Query(alias="from", description="first local day")]
+ToQuery = Annotated[IsoDate | None, Query(alias="to", description="last local day (inclusive)")]
+FormatQuery = Annotated[Literal["csv", "html", "png"], Query(description="the file's format")]
+
+
 def _stats(u: stats.UnitStats) -> UnitStatsPublic:
     return UnitStatsPublic.model_validate(u.as_dict())
 
@@ -74,13 +83,30 @@ def _stats(u: stats.UnitStats) -> UnitStatsPublic:
 @router.get("/stats/sla", response_model=SlaStatsPublic, responses=responses(401, 403, 422),
             summary="三率 per unit: response, resolution and satisfaction rates, with their counters",
             description=DEFINITIONS)
-def sla_stats(svc: ServicesDep, caller: CallerDep,
-              unit: Annotated[Code | None, Query(description="the facts of this unit and of the cases "
-                                                             "located in its area")] = None,
-              date_from: Annotated[IsoDate | None, Query(alias="from", description="first local day")] = None,
-              date_to: Annotated[IsoDate | None, Query(alias="to",
-                                                       description="last local day (inclusive)")] = None,
-              ) -> SlaStatsPublic:
+def sla_stats(svc: ServicesDep, caller: CallerDep, unit: UnitQuery = None, date_from: FromQuery = None,
+              date_to: ToQuery = None) -> SlaStatsPublic:
     report = stats.sla_stats(svc, caller, unit, date_from, date_to)
     return SlaStatsPublic(date_from=report.date_from, date_to=report.date_to,
                           units=[_stats(u) for u in report.units], total=_stats(report.total))
+
+
+#: format -> (media type, file extension) of the downloadable SLA report
+REPORT_FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "html": ("text/html; charset=utf-8", "html"),
+                  "png": ("image/png", "png")}
+
+
+@router.get("/stats/sla/report", responses={**responses(401, 403, 422), 200: {
+    "description": "the report as a file", "content": {m: {} for m, _ in REPORT_FORMATS.values()}}},
+    summary="三率 per unit as a file to publish: CSV (UTF-8, BOM), a self-contained HTML page, a PNG chart",
+    description="The figures of `GET /stats/sla` (same definitions, same scope), as a file.")
+async def sla_report(svc: ServicesDep, caller: CallerDep, format: FormatQuery = "csv", unit: UnitQuery = None,
+                     date_from: FromQuery = None, date_to: ToQuery = None) -> Response:
+    report = await run_in_threadpool(stats.sla_stats, svc, caller, unit, date_from, date_to)
+    render = {"csv": reports.to_csv, "html": lambda r: reports.to_html(r).encode("utf-8"),
+              "png": reports.to_png}[format]
+    body = await run_in_threadpool(render, report)  # a chart takes a while to draw: off the event loop
+    media, ext = REPORT_FORMATS[format]
+    lo = date_from.isoformat() if date_from else "start"
+    hi = date_to.isoformat() if date_to else "now"
+    return Response(body, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="sla-{lo}-{hi}.{ext}"'})
