@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     auth_failure_limit: str = "20/minute"
     #: Reports without credentials allowed per client address.
     anonymous_report_limit: str = "10/hour"
+    #: Possible duplicates flagged at intake (重复件): an open case of the same category within this many
+    #: metres and hours before the new report, or from the same caller's phone within so many days.
+    #: 0 turns a rule off.
+    duplicate_radius_m: float = Field(100.0, ge=0, le=10_000)
+    duplicate_window_hours: float = Field(72.0, ge=0, le=24 * 90)
+    duplicate_phone_window_days: float = Field(7.0, ge=0, le=90)
     #: Live event streams (``GET /api/v1/events``) one caller may hold open at once, per API process.
     sse_streams_per_caller: int = Field(5, ge=1)
     #: Seconds an idle keep-alive connection stays open; a request whose headers take longer than

@@ -96,6 +96,11 @@ class CaseRow(SQLModel, table=True):
         sa.Index("ix_cases_street", "street_code", "opened_at"),
         sa.Index("ix_cases_worklist_due", "holder_unit", "closed", "due_at"),
         sa.Index("ix_cases_escalation_due", "escalation_unit", "closed", "due_at"),
+        # possible duplicates of a new report: open cases of its category, recent first; of its caller
+        sa.Index("ix_cases_open_category", "category", "opened_at", sqlite_where=sa.text("closed = 0"),
+                 postgresql_where=sa.text("NOT closed")),
+        sa.Index("ix_cases_open_phone", "reporter_phone", "opened_at", sqlite_where=sa.text("closed = 0"),
+                 postgresql_where=sa.text("NOT closed")),
         {"sqlite_autoincrement": True},
     )
     id: Optional[int] = Field(default=None, primary_key=True)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, NamedTuple
 
 from ..engine.case import CaseSnapshot, Notification, TimerSpec
+from ..engine.duplicates import OpenCase
 from ..engine.facts import Fact
 
 GENESIS_HASH = "0" * 64
@@ -131,6 +132,14 @@ class CaseRepository(abc.ABC):
     @abc.abstractmethod
     def save(self, case: StoredCase, update: CaseUpdate) -> StoredCase:
         """Write a decision on ``case`` as read; VersionConflict if it changed meanwhile."""
+
+    @abc.abstractmethod
+    def open_cases_like(self, *, category: str, since: datetime | None,
+                        box: tuple[float, float, float, float] | None, phone: str | None,
+                        phone_since: datetime | None, limit: int = 200) -> list[OpenCase]:
+        """Open cases of ``category`` opened since ``since`` with their point in ``box`` (lat_min, lat_max,
+        lon_min, lon_max), and open cases reported from ``phone`` since ``phone_since``: the cases a new
+        report may duplicate (``engine.duplicates`` ranks them). A rule whose bounds are None is off."""
 
     @abc.abstractmethod
     def facts(self, case_id: int) -> list[Fact]:

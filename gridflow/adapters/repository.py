@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from ..engine.case import CaseSnapshot, Notification, TimerSpec
 from ..engine.definition import WorkflowDefinition
+from ..engine.duplicates import OpenCase
 from ..engine.facts import Fact
 from ..engine.tallies import STORED, add_up, month_of, tally
 from ..engine.errors import CaseNotFound, ConcurrentWrite, DuplicateKey, StoreUnavailable, VersionConflict
@@ -385,6 +386,28 @@ class SqlCaseRepository(CaseRepository):
     def facts(self, case_id: int) -> list[Fact]:
         rows = self.conn.execute(_GET_FACTS, {"case_id": case_id})
         return [Fact(**dict(zip(_FACT_FIELDS, r))) for r in rows]
+
+    def open_cases_like(self, *, category: str, since: datetime | None,
+                        box: tuple[float, float, float, float] | None, phone: str | None,
+                        phone_since: datetime | None, limit: int = 200) -> list[OpenCase]:
+        """Two index range scans over open cases (``ix_cases_open_category``: category, opened_at;
+        ``ix_cases_open_phone``: reporter_phone, opened_at), not one OR over the table."""
+        c = CASES.c
+        cols = (c.number, c.category, c.opened_at, c.lat, c.lon, c.reporter_phone)
+        arms = []
+        if category and since is not None and box is not None:
+            lat0, lat1, lon0, lon1 = box
+            arms.append(sa.select(*cols).where(c.closed == sa.false(), c.category == category,
+                                               c.opened_at >= since, c.lat.between(lat0, lat1),
+                                               c.lon.between(lon0, lon1)).limit(limit))
+        if phone and phone_since is not None:
+            arms.append(sa.select(*cols).where(c.closed == sa.false(), c.reporter_phone == phone,
+                                               c.opened_at >= phone_since).limit(limit))
+        found: dict[str, OpenCase] = {}
+        for arm in arms:
+            for r in self.conn.execute(arm):
+                found[r.number] = OpenCase(r.number, r.category, r.opened_at, r.lat, r.lon, r.reporter_phone)
+        return list(found.values())
 
     def add_facts(self, case: StoredCase, facts: Sequence[Fact], *, summary: bool = True) -> None:
         """Insert a case's new facts, with the workflow and the area codes they are counted under, and add

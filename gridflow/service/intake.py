@@ -8,11 +8,13 @@ its first events, timers and notifications; a channel never writes to the databa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from ..adapters.geo import locate_grid
 from ..adapters.ports import NewCase
 from ..engine.case import Actor
+from ..engine.duplicates import DuplicateRules, Report, bounding_box, rank
 from ..engine.errors import PayloadInvalid, RoleNotAllowed
 from ..engine.payload import PAYLOAD_BOUNDS, check_json, clean_attachments
 from ..engine.guards import resident_identity
@@ -67,6 +69,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
         holder = community.code if community else unit.code
         scope = svc.units.scope_codes(unit.code)
         token = new_token() if cmd.reporter.role == "resident" or cmd.reporter_phone else None
+        candidates = possible_duplicates(svc, uow, cmd, now)
         filed = uow.cases.add(NewCase(
             workflow=defn.name, version=defn.version, state=defn.initial, origin_unit=unit.code,
             community_code=scope["community"], street_code=scope["street"], district_code=scope["district"],
@@ -74,15 +77,39 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
             description=cmd.description, channel=cmd.channel, lat=cmd.lat, lon=cmd.lon, address=cmd.address,
             reporter_name=cmd.reporter_name, reporter_phone=cmd.reporter_phone, attachments=attachments,
             resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
+        flags = {"duplicate_candidates": candidates} if candidates else {}
         decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
-                               data={**cmd.data, **({"confidential": True} if cmd.confidential else {})},
+                               data={**cmd.data, **({"confidential": True} if cmd.confidential else {}),
+                                     **flags},
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code},
-                               reported=_reported_facts(cmd, filed.number))
+                               reported={**_reported_facts(cmd, filed.number), **flags})
         case, events = apply_decision(svc, uow, filed, decision)
         uow.commit()
     svc.publish(change_of(case, events, "report"))
     return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events),
                         resident_token=token)
+
+
+def duplicate_rules(svc: Services) -> DuplicateRules:
+    s = svc.settings
+    return DuplicateRules(radius_m=s.duplicate_radius_m, window=timedelta(hours=s.duplicate_window_hours),
+                          phone_window=timedelta(days=s.duplicate_phone_window_days))
+
+
+def possible_duplicates(svc: Services, uow, cmd: ReportCase, now: datetime) -> list[dict[str, Any]]:
+    """The open cases this report may repeat (重复件), best first, each with why: flagged at triage (the
+    case data's ``duplicate_candidates`` and its ``CaseReported`` entry), never merged automatically."""
+    rules = duplicate_rules(svc)
+    near = rules.by_place and bool(cmd.category) and cmd.lat is not None and cmd.lon is not None
+    phone = cmd.reporter_phone if rules.by_phone else None
+    if not near and not phone:
+        return []
+    found = uow.cases.open_cases_like(
+        category=cmd.category, since=now - rules.window if near else None,
+        box=bounding_box(cmd.lat, cmd.lon, rules.radius_m) if near else None,  # type: ignore[arg-type]
+        phone=phone, phone_since=now - rules.phone_window if phone else None)
+    new = Report(cmd.category, now, cmd.lat, cmd.lon, cmd.reporter_phone)
+    return [c.as_dict() for c in rank(new, found, rules)]
 
 
 def _place_of(svc: Services, cmd: ReportCase) -> str | None:

@@ -44,13 +44,14 @@ class _State:
     outbox: list[tuple[int, Notification]] = field(default_factory=list)
     prior: dict[str, PriorResult] = field(default_factory=dict)
     facts: dict[int, list[Fact]] = field(default_factory=dict)
+    filed: dict[int, NewCase] = field(default_factory=dict)
     next_case_id: int = 1
     next_timer_id: int = 1
 
     def copy(self) -> "_State":
         return replace(self, cases=dict(self.cases), events={k: list(v) for k, v in self.events.items()},
                        timers=dict(self.timers), outbox=list(self.outbox), prior=dict(self.prior),
-                       facts={k: list(v) for k, v in self.facts.items()})
+                       facts={k: list(v) for k, v in self.facts.items()}, filed=dict(self.filed))
 
 
 class FakeStore:
@@ -114,7 +115,26 @@ class FakeCaseRepository(CaseRepository):
         case = StoredCase(case_id, snap, 0, community_code=new.community_code, street_code=new.street_code,
                           district_code=new.district_code)
         self.state.cases[case_id] = case
+        self.state.filed[case_id] = new
         return case
+
+    def open_cases_like(self, *, category, since, box, phone, phone_since, limit=200):
+        from gridflow.engine.duplicates import OpenCase
+
+        out = []
+        for case_id, new in self.state.filed.items():
+            case = self.state.cases[case_id]
+            if case.snapshot.is_closed:
+                continue
+            near = (category and since is not None and box is not None and new.category == category
+                    and new.opened_at >= since and new.lat is not None and new.lon is not None
+                    and box[0] <= new.lat <= box[1] and box[2] <= new.lon <= box[3])
+            same = phone and phone_since is not None and new.reporter_phone == phone \
+                and new.opened_at >= phone_since
+            if near or same:
+                out.append(OpenCase(case.number, new.category, new.opened_at, new.lat, new.lon,
+                                    new.reporter_phone))
+        return out[:limit]
 
     def save(self, case: StoredCase, update: CaseUpdate) -> StoredCase:
         # The store's own copy decides: a concurrent writer may have committed since this one loaded.
