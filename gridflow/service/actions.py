@@ -24,6 +24,7 @@ from ..engine.errors import (
 from ..engine.roles import STAFF_ROLES
 from .auth import Caller
 from .context import Services
+from .organisation import resolve_unit_names
 from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
 from .scopes import FACT_COLUMNS, Seen, SeenCases, may_name_unit, scope_of
 
@@ -151,6 +152,7 @@ def _act(svc: Services, caller: Caller, seen: Seen, number: str, action: str,
          payload: Mapping[str, Any] | None, idempotency_key: str | None) -> ActionResult:
     act = svc.catalog.get(seen.workflow, seen.workflow_version).actions.get(action)
     if act is not None and payload:
+        payload = resolve_unit_names(svc, act.fields, payload)  # 住建局 → dept-housing
         _check_references(svc, caller, act, payload)
     # A retried request with an Idempotency-Key is answered from its first result before any version check.
     return take_action(svc, TakeAction(number, action, caller.actor, dict(payload or {}),
