@@ -17,6 +17,7 @@ from .cases import cases_app
 from .common import console
 from .db import db_app
 from .demo import demo
+from .org import org_app
 from .processes import scheduler, worker
 from .serve import serve
 from .stats import stats_app
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(stats_app, name="stats")
+app.add_typer(org_app, name="org")
 
 
 def _version(value: bool) -> None:
