@@ -18,7 +18,8 @@ def units(*extra: UnitInfo) -> list[UnitInfo]:
             UnitInfo("370602001001", "海港社区", "community", "370602001"),
             UnitInfo(A, "海港社区第1网格", "grid", "370602001001",
                      rectangle(121.39, 37.53, 121.394, 37.534)),
-            UnitInfo(B, "海港社区第2网格", "grid", "370602001001", rectangle(121.394, 37.53, 121.398, 37.534)),
+            UnitInfo(B, "海港社区第2网格", "grid", "370602001001",
+                     rectangle(121.394, 37.53, 121.398, 37.534)),
             *extra]
 
 
