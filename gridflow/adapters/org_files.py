@@ -233,10 +233,10 @@ def _read_geojson(text: str, source: str, out: OrgFiles) -> None:
     for i, feature in enumerate(features):
         props = feature.get("properties") if isinstance(feature, dict) else None
         props = props if isinstance(props, dict) else {}
-        code = _text(props.get("grid") or props.get("code"))
+        code = _text(props.get("grid") or props.get("code") or feature.get("id"))
         where = Where(source, None, f"feature {i}" + (f" (grid {code})" if code else ""))
         if code is None:
-            out.problems.append(where.problem("a feature needs the grid code in properties.grid"))
+            out.problems.append(where.problem("a feature needs the grid code in properties.grid (or its id)"))
             continue
         geometry = feature.get("geometry") if isinstance(feature, dict) else None
         shape = _polygon(geometry, where, out)

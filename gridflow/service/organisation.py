@@ -83,13 +83,16 @@ def record_org_plan(svc: Services, uow: Any, plan: OrgPlan, actor: str) -> OrgCh
 
 def _apply_units(session, plan: OrgPlan, stored: dict[str, Unit]) -> dict[str, Any]:
     diff: dict[str, list] = {k: [] for k in ("added", "renamed", "moved", "reshaped", "retired", "restored")}
+    depth = None
     for p in sorted(plan.units.values(), key=lambda u: (_DEPTH.get(u.kind, 9), u.code)):
+        if depth != _DEPTH.get(p.kind, 9):
+            session.flush()  # the units of a level are written before their children name them
+            depth = _DEPTH.get(p.kind, 9)
         row = stored.get(p.code)
         if row is None:
             session.add(Unit(code=p.code, name=p.name, kind=p.kind, parent_code=p.parent,
                              boundary_wkt=p.boundary_wkt))
             diff["added"].append({"code": p.code, "name": p.name, "kind": p.kind, "parent": p.parent})
-            session.flush()  # a child added next names it as its parent
             continue
         _update(row, p, diff)
         session.add(row)

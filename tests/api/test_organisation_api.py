@@ -51,3 +51,20 @@ def test_the_admin_lists_the_organisation_changes_and_no_one_else_may(api):
 def test_the_unit_directory_says_which_units_are_retired(api):
     units = api.get("demo-admin", "/units", kind="grid").json()["data"]
     assert len(units) == 42 and not any(u["retired"] for u in units)
+
+
+def test_a_retired_department_takes_no_new_dispatch_by_code_or_by_name(api, tmp_path):
+    from gridflow.demo.seed import SAMPLE_FILES
+    from gridflow.service.organisation import load_org_files
+
+    units = tmp_path / "units.yaml"
+    units.write_text("\n".join(line for line in SAMPLE_FILES[0].read_text(encoding="utf-8").splitlines()
+                               if "dept-gas" not in line) + "\n", encoding="utf-8")
+    change = load_org_files(api.app.services, [units, *SAMPLE_FILES[1:]], "admin")
+    assert change.diff["retired"] == [{"code": "dept-gas", "name": "燃气热力公司", "kind": "department"}]
+    number = api.report()["number"]
+    r = api.act("demo-community", number, "dispatch", {"department": "dept-gas"})
+    assert r.status_code == 422 and r.json()["fields"] == {"department": "unit 'dept-gas' is retired (撤销)"}
+    by_name = api.act("demo-community", number, "dispatch", {"department": "燃气热力公司"})
+    assert by_name.status_code == 422
+    assert by_name.json()["fields"] == {"department": "unknown unit '燃气热力公司'"}
