@@ -185,3 +185,11 @@ def test_org_load_of_invalid_files_says_nothing_was_loaded(make_app, sqlite_url,
     result = CliRunner().invoke(cli, ["org", "load", "--db", sqlite_url.removeprefix("sqlite:///"),
                                       str(tmp_path / "units.yaml")])
     assert result.exit_code == 1 and "orphan grid" in result.output and "nothing was loaded" in result.output
+
+
+def test_the_demo_seed_loads_the_organisation_files_the_settings_name(make_app, sqlite_url, sample):
+    sample.units = sample.units.replace("name: 金沙社区,", "name: 金沙湾社区,")
+    app = make_app(sqlite_url, org_files=sample.files())
+    assert [r[1] for r in units_table(app) if r[0] == "370602003002"] == ["金沙湾社区"]
+    (seed,) = list_org_changes(app.services)
+    assert "units.yaml" in seed.source and str(SAMPLE_FILES[0]) not in seed.source
