@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     workflows_dir: Path | None = None
     #: Seed a demo organisation and demo users into an empty database.
     seed_demo: bool = True
+    #: The organisation files the demo seed loads (default: the sample in ``examples/org``); see
+    #: docs/organisation.md. A JSON list in the environment: ``GRIDFLOW_ORG_FILES='["units.yaml", …]'``.
+    org_files: list[Path] | None = None
     #: Simulated seconds per real second (demo); 1 = real time.
     clock_scale: float = 1.0
     #: Failed authentications allowed per client address and per credential (``limits`` notation:

@@ -51,6 +51,30 @@ class Unit(SQLModel, table=True):
     parent_code: Optional[str] = Field(default=None, foreign_key="units.code", index=True, max_length=64)
     #: Grid boundary as WKT (polygon), for locating reports.
     boundary_wkt: Optional[str] = Field(default=None, sa_column=sa.Column(sa.Text()))
+    #: Gone from the organisation file (撤销): kept, because cases and users still name it, but no
+    #: report is located in it and no picker offers it.
+    retired: bool = Field(default=False, sa_column=sa.Column(sa.Boolean(), nullable=False,
+                                                             server_default=sa.false()))
+
+
+class OrgChange(SQLModel, table=True):
+    """One load of the organisation files that changed something: who, when, from which files, and the
+    diff (units added, renamed, moved, reshaped, retired, restored; addresses added and dropped)."""
+
+    __tablename__ = "org_changes"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = _ts(nullable=False)
+    actor: str = Field(max_length=64)
+    source: str = Field(default="", sa_column=sa.Column(sa.Text(), nullable=False, server_default=""))
+    diff: Any = _json(nullable=False)
+
+
+class OrgAddress(SQLModel, table=True):
+    """The address table (门牌地址 → 网格) that locates a report given by address text only."""
+
+    __tablename__ = "org_addresses"
+    address: str = Field(primary_key=True, max_length=300)
+    unit_code: str = Field(foreign_key="units.code", index=True, max_length=64)
 
 
 class User(SQLModel, table=True):

@@ -181,3 +181,12 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     def rollback(self) -> None: ...
+
+
+class Locator(abc.ABC):
+    """Where a point lies in the organisation (``adapters.geo`` answers with an STRtree)."""
+
+    @abc.abstractmethod
+    def locate(self, lat: float, lon: float) -> tuple[str, str] | None:
+        """(code, kind) of the grid containing the point — else of the street, else of the district with
+        a boundary containing it — or None when it lies outside all of them."""

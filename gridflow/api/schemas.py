@@ -464,10 +464,29 @@ class UnitPublic(_Out):
     kind: str
     parent: str | None
     has_boundary: bool = False
+    #: gone from the organisation files (撤销): kept for the cases and users that name it
+    retired: bool = False
 
 
 class UnitsPublic(BaseModel):
     data: list[UnitPublic]
+
+
+class OrgChangePublic(_Out):
+    """One load of the organisation files that changed something (a diff: added, renamed, moved,
+    reshaped, retired, restored units; addresses added, changed, removed)."""
+
+    id: int
+    at: datetime
+    actor: str
+    source: str
+    summary: str
+    diff: dict[str, Any]
+
+
+class OrgChangesPublic(BaseModel):
+    data: list[OrgChangePublic]
+    count: int
 
 
 class UserCreate(BaseModel):

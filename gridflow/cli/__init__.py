@@ -17,6 +17,7 @@ from .cases import cases_app
 from .common import console
 from .db import db_app
 from .demo import demo
+from .org import org_app
 from .processes import scheduler, worker
 from .serve import serve
 from .report import report_app
@@ -33,6 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(stats_app, name="stats")
 app.add_typer(report_app, name="report")
+app.add_typer(org_app, name="org")
 
 
 def _version(value: bool) -> None:

@@ -23,7 +23,9 @@ def serve(
     port: Annotated[Optional[int], typer.Option(help="Port [GRIDFLOW_PORT]")] = None,
     db: DbOption = None,
     seed: Annotated[Optional[bool],
-                    typer.Option("--seed/--no-seed", help="Seed the demo organisation")] = None,
+                    typer.Option("--seed/--no-seed",
+                                 help="Seed the demo organisation (examples/org or GRIDFLOW_ORG_FILES)")
+                    ] = None,
     workers: Annotated[int,
                        typer.Option(min=1, help="Worker processes (production; timers need Celery)")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",

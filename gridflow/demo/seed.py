@@ -1,27 +1,28 @@
-"""A demo organisation for the embedded default: one district of Yantai with streets,
-communities, grids and departments, plus one demo user per role with a known token."""
+"""The demo organisation for the embedded default — the sample organisation files in ``examples/org``
+(one district of Yantai: streets, communities, grids as GeoJSON polygons, departments, an address
+table) — plus one demo user per role with a known token."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from sqlmodel import select
 
-from ..adapters.geo import rectangle
 from ..adapters.orm import ApiKey, Unit, User
 from ..service.context import Services
+from ..service.organisation import check_org_files, record_org_plan
 from ..service.tokens import hash_token
 
-CITY = ("3706", "烟台市", "city", None)
-DISTRICT = ("370602", "芝罘区", "district", "3706")
-STREETS = [("370602001", "向阳街道"), ("370602002", "东山街道")]
+#: The sample organisation (see docs/organisation.md): units, grid polygons, addresses.
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "org"
+SAMPLE_FILES = (SAMPLE_DIR / "units.yaml", SAMPLE_DIR / "grids.geojson", SAMPLE_DIR / "addresses.csv")
+
+#: The first four communities, whose grids 1–3 the demo city and the tests report in.
 COMMUNITIES = {
     "370602001": [("370602001001", "海港社区"), ("370602001002", "胜利社区")],
     "370602002": [("370602002001", "东山社区"), ("370602002002", "南山社区")],
 }
-DEPARTMENTS = [
-    ("dept-housing", "区住建局"), ("dept-urban", "区城管局"), ("dept-police", "公安分局"),
-    ("dept-civil", "区民政局"), ("dept-health", "区卫健局"), ("dept-emergency", "区应急局"),
-    ("dept-water", "区水务局"), ("dept-justice", "区司法局"),
-]
 #: (user id, name, role, unit, token)
 USERS = [
     ("admin", "系统管理员", "admin", "3706", "demo-admin"),
@@ -39,38 +40,41 @@ ORIGIN = (121.39, 37.53)  # lon, lat near Zhifu district
 GRID = 0.004  # degrees per grid side
 
 
+@functools.lru_cache(maxsize=8)
+def _plan(files: tuple[Path, ...]):
+    return check_org_files(files)
+
+
+def sample_plan(files: tuple[Path, ...] | None = None):
+    """The checked organisation of ``files`` (default: the sample), read once per process."""
+    return _plan(tuple(files or SAMPLE_FILES))
+
+
 def demo_units() -> list[tuple[str, str, str, str | None, str | None]]:
-    units: list[tuple[str, str, str, str | None, str | None]] = [(*CITY, None), (*DISTRICT, None)]
-    for si, (scode, sname) in enumerate(STREETS):
-        units.append((scode, sname, "street", DISTRICT[0], None))
-        for ci, (ccode, cname) in enumerate(COMMUNITIES[scode]):
-            units.append((ccode, cname, "community", scode, None))
-            for g in range(3):
-                lon0 = ORIGIN[0] + (si * 6 + ci * 3 + g) * GRID
-                lat0 = ORIGIN[1]
-                units.append((f"{ccode}{g + 1:02d}", f"{cname}第{g + 1}网格", "grid", ccode,
-                              rectangle(lon0, lat0, lon0 + GRID, lat0 + GRID)))
-    units += [(code, name, "department", DISTRICT[0], None) for code, name in DEPARTMENTS]
-    return units
+    """(code, name, kind, parent, boundary WKT) of every unit of the sample."""
+    return [(u.code, u.name, u.kind, u.parent, u.boundary_wkt) for u in sample_plan().units.values()]
 
 
 def grid_center(code: str) -> tuple[float, float]:
-    """(lat, lon) of a demo grid's centre."""
-    for ucode, _n, kind, _p, boundary in demo_units():
-        if ucode == code and kind == "grid" and boundary:
-            nums = boundary.split("((")[1].split(",")[0].split()
-            return float(nums[1]) + GRID / 2, float(nums[0]) + GRID / 2
-    raise KeyError(code)
+    """(lat, lon) of a sample grid's centre."""
+    unit = sample_plan().units.get(code)
+    if unit is None or unit.kind != "grid" or not unit.boundary_wkt:
+        raise KeyError(code)
+    from shapely import wkt
+
+    point = wkt.loads(unit.boundary_wkt).centroid
+    return point.y, point.x
 
 
 def seed_demo(svc: Services) -> bool:
-    """Create the demo organisation if the database has no units yet. Returns True if it seeded."""
+    """Load the organisation (``GRIDFLOW_ORG_FILES``, else the sample) and the demo users into a database
+    that has no units yet. Returns True if it seeded."""
+    files = tuple(svc.settings.org_files) if svc.settings.org_files else None
+    plan = sample_plan(files)
     with svc.uow() as uow:
         if uow.session.exec(select(Unit).limit(1)).first() is not None:
             return False
-        for code, name, kind, parent, boundary in demo_units():
-            uow.session.add(Unit(code=code, name=name, kind=kind, parent_code=parent, boundary_wkt=boundary))
-        uow.session.flush()
+        record_org_plan(svc, uow, plan, actor="demo-seed")
         now = svc.clock.now()
         for uid, name, role, unit, token in USERS:
             uow.session.add(User(id=uid, name=name, role=role, unit_code=unit))

@@ -84,6 +84,26 @@ class DefinitionError(GridflowError):
         )
 
 
+class OrganisationInvalid(DefinitionError):
+    """Organisation files (units, grid polygons, addresses) are broken; ``problems`` lists every problem,
+    each with its file and line (YAML, CSV) or feature (GeoJSON). Nothing was loaded."""
+
+    code = "organisation_invalid"
+    status = 422
+
+    def __init__(self, problems: list["Problem"], source: str = "") -> None:
+        self.problems = list(problems)
+        head = f"{len(self.problems)} problem(s) in the organisation files {source}".rstrip()
+        GridflowError.__init__(self, head + ":\n" + "\n".join(f"  {p}" for p in self.problems),
+                               problems=[p.as_dict() for p in self.problems])
+
+
+class UnitAmbiguous(PayloadInvalid):
+    """A unit given by name matches more than one unit; ``candidates`` lists them (code and name)."""
+
+    code = "unit_ambiguous"
+
+
 class Problem:
     """One validation finding: where (file, line, element) and what."""
 

@@ -24,6 +24,7 @@ from ..engine.errors import (
 from ..engine.roles import STAFF_ROLES
 from .auth import Caller
 from .context import Services
+from .organisation import resolve_unit_names
 from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
 from .scopes import FACT_COLUMNS, Seen, SeenCases, may_name_unit, scope_of
 
@@ -151,6 +152,7 @@ def _act(svc: Services, caller: Caller, seen: Seen, number: str, action: str,
          payload: Mapping[str, Any] | None, idempotency_key: str | None) -> ActionResult:
     act = svc.catalog.get(seen.workflow, seen.workflow_version).actions.get(action)
     if act is not None and payload:
+        payload = resolve_unit_names(svc, act.fields, payload)  # 住建局 → dept-housing
         _check_references(svc, caller, act, payload)
     # A retried request with an Idempotency-Key is answered from its first result before any version check.
     return take_action(svc, TakeAction(number, action, caller.actor, dict(payload or {}),
@@ -168,6 +170,8 @@ def _check_references(svc: Services, caller: Caller, act: Any, payload: Mapping[
     for f, value in named:
         if f.type == "unit" and not _unit_in_reach(svc, caller, value):
             problems[f.name] = f"unknown unit {value!r}"
+        elif f.type == "unit" and _retired(svc, value):
+            problems[f.name] = f"unit {value!r} is retired (撤销)"
         elif f.type == "case" and not _case_in_scope(svc, caller, value):
             problems[f.name] = f"unknown case {value!r}"
     for f in act.fields:  # lists of units (co-handlers, participants): each one as a single unit
@@ -175,9 +179,13 @@ def _check_references(svc: Services, caller: Caller, act: Any, payload: Mapping[
         if isinstance(values, (list, tuple)):
             unknown = [v.strip() for v in values if isinstance(v, str) and v.strip()
                        and not _unit_in_reach(svc, caller, v.strip())]
+            retired = [v.strip() for v in values if isinstance(v, str) and v.strip() not in unknown
+                       and _retired(svc, v.strip())]
             if unknown:
                 problems[f.name] = "unknown unit" + ("s " if len(unknown) > 1 else " ") + \
                     ", ".join(repr(v) for v in unknown)
+            elif retired:
+                problems[f.name] = ", ".join(repr(v) for v in retired) + " retired (撤销)"
     if problems:
         raise PayloadInvalid(f"payload for {act.name!r} names what does not exist: "
                              + "; ".join(f"{k}: {v}" for k, v in problems.items()), action=act.name,
@@ -189,6 +197,12 @@ def _unit_in_reach(svc: Services, caller: Caller, code: str) -> bool:
         with svc.uow(write=False) as uow:  # perhaps created since the tree was loaded
             svc.units.refresh(uow.connection, force=True)
     return svc.units.get(code) is not None and may_name_unit(svc, caller, code)
+
+
+def _retired(svc: Services, code: str) -> bool:
+    """Gone from the organisation files: it keeps the cases it has, and is handed no new one."""
+    unit = svc.units.get(code)
+    return unit is not None and unit.retired
 
 
 def _case_in_scope(svc: Services, caller: Caller, number: str) -> bool:

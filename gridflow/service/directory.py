@@ -22,6 +22,7 @@ class UnitView:
     kind: str
     parent: str | None
     has_boundary: bool = False
+    retired: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ def list_units(svc: Services, caller: Caller, kind: str | None = None) -> list[U
     require_staff(caller, "the unit directory")
     with svc.uow(write=False) as uow:
         svc.units.refresh(uow.session)
-    return sorted((UnitView(u.code, u.name, u.kind, u.parent, bool(u.boundary_wkt)) for u in svc.units.all()
+    return sorted((UnitView(u.code, u.name, u.kind, u.parent, bool(u.boundary_wkt), u.retired)
+                   for u in svc.units.all()
                    if kind is None or u.kind == kind), key=lambda u: u.code)
 
 

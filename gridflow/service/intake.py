@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from ..adapters.geo import locate_grid
 from ..adapters.ports import NewCase
 from ..engine.case import Actor
 from ..engine.duplicates import DuplicateRules, Report, bounding_box, rank
@@ -58,7 +57,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
     now = svc.clock.now()
     with svc.uow() as uow:
         svc.units.refresh(uow.connection)
-        unit_code = _place_of(svc, cmd)
+        unit_code, located = _place_of(svc, cmd)
         unit = svc.units.get(unit_code)
         if unit is None:
             raise PayloadInvalid(
@@ -82,7 +81,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
                                data={**cmd.data, **({"confidential": True} if cmd.confidential else {}),
                                      **flags},
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code},
-                               reported={**_reported_facts(cmd, filed.number), **flags})
+                               reported={**_reported_facts(cmd, filed.number), **located, **flags})
         case, events = apply_decision(svc, uow, filed, decision)
         uow.commit()
     svc.publish(change_of(case, events, "report"))
@@ -112,21 +111,35 @@ def possible_duplicates(svc: Services, uow, cmd: ReportCase, now: datetime) -> l
     return [c.as_dict() for c in rank(new, found, rules)]
 
 
-def _place_of(svc: Services, cmd: ReportCase) -> str | None:
-    """Where the problem is decides who owns it (属地): an explicit unit, else the grid the coordinates fall
-    in; a point outside every grid goes to the triage pool of the street it lies in, else of the district
-    (the one it lies in, else the reporter's); without coordinates, the reporter's own unit."""
+def _place_of(svc: Services, cmd: ReportCase) -> tuple[str | None, dict[str, Any]]:
+    """Where the problem is decides who owns it (属地), and how that was found goes into the history
+    (``located_by``): the unit the report names (``unit``); else the grid its coordinates fall in
+    (``point``: a point in no grid but inside a street or district with a boundary goes to that unit's
+    triage pool); else the place its address text names (``address``: the address table, then the
+    units' names); without coordinates or address, the reporter's own unit (``reporter``); else the
+    triage pool (``none``) of the reporter's district, or of the organisation's district — never refused."""
     if cmd.unit is not None:
-        return cmd.unit
-    if cmd.lat is None or cmd.lon is None:
-        return cmd.reporter.unit
-    units = svc.units.all()
-    for kind in ("grid", "street", "district"):
-        found = locate_grid(units, cmd.lat, cmd.lon, kind)
+        return cmd.unit, {"located_by": "unit"}
+    if cmd.lat is not None and cmd.lon is not None:
+        found = svc.units.locate_point(cmd.lat, cmd.lon)
         if found is not None:
-            return found
-    district = svc.units.ancestor_of_kind(cmd.reporter.unit, "district")
-    return district.code if district is not None else cmd.reporter.unit
+            return found[0], {"located_by": "point", "located_in": found[1]}
+    by_address = svc.units.locate_address(cmd.address)
+    if by_address is not None:
+        return by_address.code, {"located_by": "address", "located_in": by_address.kind}
+    if (cmd.lat is None or cmd.lon is None) and cmd.reporter.unit is not None:
+        return cmd.reporter.unit, {"located_by": "reporter"}
+    return _triage_pool(svc, cmd.reporter.unit), {"located_by": "none"}
+
+
+def _triage_pool(svc: Services, reporter_unit: str | None) -> str | None:
+    """The district a report no place was found for is triaged in: the reporter's, else the first
+    district in service (an anonymous report in a one-district installation: that district)."""
+    district = svc.units.ancestor_of_kind(reporter_unit, "district")
+    if district is not None:
+        return district.code
+    live = sorted(u.code for u in svc.units.all() if u.kind == "district" and not u.retired)
+    return live[0] if live else reporter_unit
 
 
 def _reported_facts(cmd: ReportCase, number: str) -> dict[str, Any]:

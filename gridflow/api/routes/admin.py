@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ...service import admin, directory
+from ...service import admin, directory, organisation
 from . import API_PREFIX
 from ..deps import AdminDep, CallerDep, ServicesDep
 from ..errors import responses
 from ..schemas import (
-    ApiKeyCreate, ApiKeyIssued, ApiKeysPublic, CallerPublic, Code, UnitCreate, UnitPublic, UnitsPublic,
+    ApiKeyCreate, ApiKeyIssued, ApiKeysPublic, CallerPublic, Code, OrgChangePublic, OrgChangesPublic,
+    UnitCreate, UnitPublic, UnitsPublic,
     UnitKind, UserCreate, UserPublic, UsersPublic,
 )
 
@@ -79,3 +80,14 @@ def revoke_api_key(request: Request, svc: ServicesDep, _: AdminDep,
     admin.revoke_api_key(svc, key_id)
     request.app.state.callers.clear()
     return Response(status_code=204)
+
+
+@router.get("/admin/org/changes", response_model=OrgChangesPublic, responses=responses(401, 403, 422))
+def list_org_changes(svc: ServicesDep, _: AdminDep,
+                     limit: Annotated[int, Query(ge=1, le=500, description="newest first")] = 100
+                     ) -> OrgChangesPublic:
+    """The organisation's recorded changes (``gridflow org load``): who, when, from which files, the diff."""
+    changes = organisation.list_org_changes(svc, limit)
+    return OrgChangesPublic(data=[OrgChangePublic(id=c.id, at=c.at, actor=c.actor, source=c.source,
+                                                  summary=c.summary, diff=dict(c.diff)) for c in changes],
+                            count=len(changes))
