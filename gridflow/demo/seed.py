@@ -15,7 +15,7 @@ from ..service.organisation import check_org_files, record_org_plan
 from ..service.tokens import hash_token
 
 #: The sample organisation (see docs/organisation.md): units, grid polygons, addresses.
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "org"
+SAMPLE_DIR = Path(__file__).resolve().parent / "org"  # examples/org links here: shipped with the package
 SAMPLE_FILES = (SAMPLE_DIR / "units.yaml", SAMPLE_DIR / "grids.geojson", SAMPLE_DIR / "addresses.csv")
 
 #: The first four communities, whose grids 1–3 the demo city and the tests report in.
