@@ -451,8 +451,15 @@ class Engine:
                 nxt, missed = coalesce(tdef.repeat, timer.due_at, now, cal)
             else:
                 nxt = tdef.repeat.due(timer.due_at, cal)
+        periods = {}
+        if tdef.scheduled:  # the period breached, and the one the repeat now waits on
+            cal = self.calendars.get(d.calendar)
+            periods["period"] = self._period_label(tdef, timer.due_at, cal)
+            if nxt is not None:
+                periods["next_period"] = self._period_label(tdef, nxt, cal)
         w.event("DeadlineBreached", system, deadline=d.id, timer=d.timer, breach=timer.seq,
-                due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red", missed=missed)
+                due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red", missed=missed,
+                **periods)
         st = self.definition.states.get(d.state)  # none for a case-level deadline (an order, a part)
         if st is not None and st.pauses_sla:  # a timer of a pausing state is the pause's ceiling
             w.event("SuspensionLimitReached", system, deadline=d.id)
@@ -589,12 +596,12 @@ class Engine:
                     self._carry_on(w, d, dst, actor)
                     resumed.add(d.timer)
                 else:
-                    self._stop(w, d, actor, "state_left")
+                    self._stop(w, d, actor, "state_left", meets=not dst.final)
             elif carries_on:  # paused, and back where it runs
                 self._resume(w, self._retag(d, dst), actor)
                 resumed.add(d.timer)
             elif not pausing:
-                self._stop(w, d, actor, "state_left")
+                self._stop(w, d, actor, "state_left", meets=not dst.final)
         self._arrive(w, dst, actor, resumed)
 
     def _continues(self, d: Deadline, dest: str) -> bool:
@@ -783,14 +790,16 @@ class Engine:
             return None
         return tdef.repeat.due(at, self._repeat_calendar(d, tdef, holder))
 
-    def _stop(self, w: _Work, d: Deadline, actor: Actor, reason: str) -> None:
+    def _stop(self, w: _Work, d: Deadline, actor: Actor, reason: str, meets: bool = False) -> None:
+        """Stop a deadline; ``meets``: the case moved on to a state that is not final, which meets the
+        period of a calendar-period deadline (closing the case meets nothing)."""
         used = self._used(d, w.now)
         del w.deadlines[d.id]
         w.cancel.append(d.id)
         stopped = {"deadline": d.id, "timer": d.timer, "reason": reason,
                    "met": d.breaches == 0 and used <= d.total, "used_s": round(used, 3),
                    "allowed_s": round(d.total, 3), "due_at": d.due_at.isoformat()}
-        tdef = self._timers.get((d.state, d.timer)) if reason == "state_left" else None
+        tdef = self._timers.get((d.state, d.timer)) if meets else None
         if tdef is not None and tdef.scheduled:
             stopped["period_met"] = self._period_met(w, d, tdef)
         w.events.append(Event("DeadlineStopped", w.now, actor.id, actor.role, stopped))

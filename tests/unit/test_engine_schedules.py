@@ -165,6 +165,13 @@ def test_downtime_across_two_month_ends_fires_once_with_its_lateness(shipped):
     assert [local(t.due_at) for t in nxt] == [at(2026, 10, 30, 17, 30)]
 
 
+def test_deregistering_meets_no_month(shipped):
+    r = care(shipped, at(2026, 3, 9, 9, 0))
+    r.act("deregister", COMMUNITY, {"reason": "moved_away"})
+    stopped = [e for e in r.events if e.type == "DeadlineStopped"][-1]
+    assert "period_met" not in stopped.data and "periods_met" not in r.case.data
+
+
 def test_a_pause_over_month_ends_resumes_onto_the_month_it_ends_in(shipped):
     r = care(shipped, at(2026, 3, 9, 9, 0))
     r.act("pause_visits", GRID, {"reason": "in_hospital"})
