@@ -132,3 +132,18 @@ def test_the_monthly_visit_rate_counts_visits_from_history_per_grid_community_an
     # the month was breached and escalated for the two missed, and November is owed by all three
     nov = api.client.get("/api/v1/stats/care-visits?month=2026-11", headers=auth("demo-admin")).json()
     assert nov["total"]["owed"] == 3 and nov["total"]["visited"] == 0
+
+
+def test_the_care_register_table_is_the_same_in_the_orm_and_the_migrations(db_url, clock):
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    eng = sa.create_engine(db_url)
+    try:
+        with eng.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    finally:
+        eng.dispose()
+    assert [d for d in diff if "care_people" in repr(d)] == []
