@@ -147,3 +147,39 @@ def test_the_care_register_table_is_the_same_in_the_orm_and_the_migrations(db_ur
     finally:
         eng.dispose()
     assert [d for d in diff if "care_people" in repr(d)] == []
+
+
+def test_a_missed_month_goes_up_to_the_street_and_the_next_visit_brings_it_back_down(app, october):
+    api = Api(TestClient(create_app(app)), app)
+    r = api.client.put("/api/v1/care/people/P-020", headers=auth("demo-community"),
+                       json={"name": "孙阿婆", "group_type": "独居", "grid": GRID})
+    number = r.json()["case_number"]
+    october.set(datetime(2026, 11, 2, 9, 0, tzinfo=SH))
+    InlineTimerRunner(app.services).run_due()
+
+    def on_street_worklist() -> bool:
+        items = api.client.get("/api/v1/worklist", headers=auth("demo-street")).json()["data"]
+        return number in [i["number"] for i in items]
+
+    case = api.client.get(f"/api/v1/cases/{number}", headers=auth("demo-admin")).json()
+    assert (case["escalation_level"], case["escalation_unit"]) == (1, "370602001") and on_street_worklist()
+    api.ok("demo-grid-worker", number, "visit", {"method": "home", "condition": "stable"})
+    case = api.client.get(f"/api/v1/cases/{number}", headers=auth("demo-admin")).json()
+    assert (case["escalation_level"], case["escalation_unit"]) == (0, None) and not on_street_worklist()
+    body = api.client.get(f"/api/v1/cases/{number}/history", headers=auth("demo-admin")).json()
+    types = [e["type"] for e in (body["data"] if isinstance(body, dict) else body)]
+    assert types.count("CaseEscalated") == 1 and types.count("CaseDeescalated") == 1
+
+
+def test_gridflow_report_care_visits_prints_the_month(app, october, monkeypatch):
+    from gridflow.cli import app as cli
+
+    _load(app)
+    october.set(datetime(2026, 11, 2, 9, 0, tzinfo=SH))
+    InlineTimerRunner(app.services).run_due()
+    monkeypatch.setenv("GRIDFLOW_DATABASE_URL", app.settings.database_url)
+    result = CliRunner().invoke(cli, ["report", "care-visits", "--month", "2026-10"])
+    assert result.exit_code == 0, result.output
+    assert "月探访率 2026-10" in result.output and "未探访 P-001" in result.output
+    bad = CliRunner().invoke(cli, ["report", "care-visits", "--month", "10/2026"])
+    assert bad.exit_code == 1 and "YYYY-MM" in bad.output
