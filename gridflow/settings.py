@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: Redis for the timer index (defaults to the broker URL).
     redis_url: str | None = None
     redis_prefix: str = "gridflow"
+    #: The city's rule on visit kinds that do not count as a care visit, per register group (JSON, e.g.
+    #: ``{"失能": ["phone"]}``); unset: ``service.care.UNCOUNTED_KINDS``.
+    care_uncounted_kinds: dict[str, list[str]] | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     #: Seconds between polls of the in-process timer runner.

@@ -337,3 +337,28 @@ UNIT_MONTH_STATS = sa.Table(
     sa.Index("ix_unit_month_stats_community", "community_code", "month"),
     sa.Index("ix_unit_month_stats_grid", "grid_code", "month"),
 )
+
+
+class CarePerson(SQLModel, table=True):
+    """The care register (特殊群体台账): one row per person under care, keyed by the register's own id;
+    each person has one long-running ``special_care_visit`` case (``case_number``), opened through intake.
+
+    Personal data (name, ID number, phone, address) is masked outside the person's grid and community
+    (``service.care``, ``service.masking``)."""
+
+    __tablename__ = "care_people"
+    __table_args__ = (sa.Index("ix_care_people_grid", "grid_code"),)
+    register_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100)
+    id_number: Optional[str] = Field(default=None, max_length=32)
+    phone: Optional[str] = Field(default=None, max_length=32)
+    address: Optional[str] = Field(default=None, max_length=300)
+    #: 独居, 空巢, 失能, 计生特殊家庭, 特殊困难残疾人, 困境儿童… (service.care.GROUP_TYPES)
+    group_type: str = Field(max_length=32)
+    grid_code: str = Field(max_length=64)
+    #: the grid worker assigned to visit (a user id), when named
+    worker_id: Optional[str] = Field(default=None, max_length=64)
+    frequency: str = Field(default="monthly", max_length=16)
+    case_number: Optional[str] = Field(default=None, max_length=32, index=True)
+    registered_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)

@@ -300,6 +300,8 @@ class SqlCaseRepository(CaseRepository):
         values = case_columns(snap, self.definitions.get(snap.workflow, snap.version))
         if update.escalation_unit is not None:
             values["escalation_unit"] = update.escalation_unit
+        elif snap.escalation_level == 0 and case.escalation_unit is not None:
+            values["escalation_unit"] = None  # de-escalated (CaseDeescalated): no unit above works it now
         if update.first_response_at is not None:
             values["first_response_at"] = update.first_response_at
         last = update.events[-1] if update.events else None

@@ -13,6 +13,7 @@ import typer
 
 from .. import __version__
 from .audit import audit_app
+from .care import care_app
 from .cases import cases_app
 from .common import console
 from .db import db_app
@@ -35,6 +36,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(stats_app, name="stats")
 app.add_typer(report_app, name="report")
 app.add_typer(org_app, name="org")
+app.add_typer(care_app, name="care")
 
 
 def _version(value: bool) -> None:

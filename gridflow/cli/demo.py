@@ -82,13 +82,32 @@ def _report(gf, result) -> None:
         stages.add_row(label, ", ".join(f"{k} {v}" for k, v in seen.items()) or "[red]nothing[/]")
     console.print(stages)
     _stats_table(result.stats, "SLA per responsible unit (三率)")
+    if result.care is not None:
+        _care_table(result.care)
     if result.escalated_cases:
         number = result.escalated_cases[0]
         events = history(gf.services, Caller.operator(), number)
+        until = result.simulated_until  # not what closing the care month fired afterwards
+        shown = ("CaseReported", "ActionTaken", "DeadlineBreached", "CaseEscalated", "CaseSupervised",
+                 "CaseClosed")
         line = " → ".join(_event_label(e.type, e.data) for e in events
-                          if e.type in ("CaseReported", "ActionTaken", "DeadlineBreached", "CaseEscalated",
-                                        "CaseSupervised", "CaseClosed"))
+                          if e.type in shown and (until is None or e.at <= until))
         console.print(Panel(line, title=f"an escalated case: {number}", border_style="red"))
+
+
+def _care_table(rate: dict[str, Any]) -> None:
+    """The care register's month, closed: visited / owed per community, and who was missed."""
+    table = Table(title=f"care visits {rate['month']} (月探访率)", box=box.SIMPLE_HEAD)
+    for col, justify in (("unit", "left"), ("应探访", "right"), ("已探访", "right"), ("探访率", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    for u in rate["units"]:
+        if u["kind"] != "grid":
+            table.add_row(u["name"], str(u["owed"]), str(u["visited"]), _rate(u["rate"]))
+    t = rate["total"]
+    table.add_row("合计 total", str(t["owed"]), str(t["visited"]), _rate(t["rate"]), style="bold")
+    console.print(table)
+    for p in rate["missed"]:
+        console.print(f"[red]missed[/] {p['register_id']} {p['name']}（{p['group_type']}）{p['case_number']}")
 
 
 def _event_label(kind: str, data: dict[str, Any]) -> str:

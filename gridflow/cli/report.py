@@ -90,3 +90,40 @@ def _print_table(report) -> None:
     console.print(table)
     if not report.units:
         console.print("no figures in this period")
+
+
+@report_app.command("care-visits")
+@friendly
+def report_care_visits(
+    month: Annotated[str, typer.Option("--month", help="the calendar month, YYYY-MM")],
+    db: DbOption = None,
+) -> None:
+    """月探访率: people owed a visit and visited in a month, per street, community and grid, and who was
+    missed (definitions: docs/care-visits.md)."""
+    from rich.table import Table
+
+    from ..service.auth import Caller
+    from ..service.care import visit_rate
+
+    gf = wired(db)
+    try:
+        report = visit_rate(gf.services, Caller.operator(), month)
+    finally:
+        gf.close()
+    table = Table(title=f"月探访率 {report['month']}")
+    for heading, justify in (("单位", "left"), ("层级", "left"), ("应探访", "right"), ("已探访", "right"),
+                             ("探访率", "right")):
+        table.add_column(heading, justify=justify, no_wrap=True)
+    kinds = {"street": "街道", "community": "社区", "grid": "网格"}
+    for u in report["units"]:
+        table.add_row(u["name"], kinds[u["kind"]], str(u["owed"]), str(u["visited"]), _rate(u["rate"]))
+    t = report["total"]
+    table.add_row("合计", "", str(t["owed"]), str(t["visited"]), _rate(t["rate"]), style="bold")
+    console.print(table)
+    for p in report["missed"]:
+        console.print(f"未探访 {p['register_id']} {p['name']}（{p['group_type']}）网格 {p['grid']} "
+                      f"{p['case_number']}")
+
+
+def _rate(rate) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"

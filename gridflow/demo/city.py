@@ -30,6 +30,7 @@ from ..service.auth import Caller
 from ..service.context import Change, Services
 from ..service.intake import ReportCase, report_case
 from ..service.stats import Counts, SlaReport, event_counts, sla_stats
+from . import care
 from .seed import COMMUNITIES, grid_center
 
 #: A Monday in an ordinary fortnight (no public holiday), 08:00 in Yantai.
@@ -78,6 +79,8 @@ class DemoConfig:
     seed: int = 7
     start: datetime = DEFAULT_START
     step: timedelta = timedelta(minutes=15)
+    #: seed the care register, and close the month at the end to show the visits missed
+    care: bool = True
 
 
 @dataclass
@@ -91,6 +94,10 @@ class DemoResult:
     escalated_cases: list[str] = field(default_factory=list)
     stats: SlaReport | None = None
     counts: Counts = field(default_factory=Counts)
+    #: the care register's visit rate of the simulated month, once the month is closed (demo/care.py)
+    care: dict[str, Any] | None = None
+    #: where the simulation stopped (closing the care month moves the clock on afterwards)
+    simulated_until: datetime | None = None
 
     def coverage(self) -> list[tuple[str, str, dict[str, int]]]:
         """Per stage of the loop: what happened in it and how often."""
@@ -373,6 +380,8 @@ class _City:
         end = start + timedelta(days=self.cfg.days)
         steps = int((end - start) / self.cfg.step)
         per_step = self.cfg.cases_per_day / (24 * HOUR / self.cfg.step.total_seconds())
+        if self.cfg.care:
+            care.seed_register(self.svc)
         self.svc.listeners.append(self.on_change)
         try:
             for i in range(steps):
@@ -391,6 +400,9 @@ class _City:
             self.svc.listeners.remove(self.on_change)
         self.result.stats = sla_stats(self.svc, Caller("demo", "admin"))
         self.result.counts = event_counts(self.svc)
+        self.result.simulated_until = self.clock.now()
+        if self.cfg.care:  # after the city's figures: closing the month moves the clock on
+            self.result.care = care.close_month(self.svc, self.clock, self.runner)
         return self.result
 
     def _poisson(self, lam: float) -> int:

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .durations import Duration
+from .schedules import Schedule  # noqa: F401 (a timer's duration may be a Schedule)
 from .roles import KNOWN_ROLES, ROLE_NAMES, SYSTEM_ROLE  # noqa: F401 (KNOWN_ROLES, SYSTEM_ROLE re-exported)
 
 FIELD_TYPES = frozenset(
@@ -101,7 +102,7 @@ class BreachPolicy:
 class TimerDef:
     name: str
     label: Label
-    duration: Duration
+    duration: Duration  # or a Schedule (``due:``): its ``unit`` is "schedule"
     calendar: str
     warn_at: tuple[float, ...] = ()
     on_breach: BreachPolicy = BreachPolicy()
@@ -114,6 +115,19 @@ class TimerDef:
     #: The calendar repeats count on: the timer's own working calendar when the repeat is in working time
     #: (``repeat: 5wd`` on a ``7d`` limit means five working days), else 24x7.
     repeat_calendar: str = "24x7"
+    #: Warnings this long before the due (``warn_before: 3wd``), after the ``warn_at`` fractions.
+    warn_before: tuple[Duration, ...] = ()
+    #: A calendar-period deadline (``due:``) leaving less than this targets the next period.
+    min_allowance: Duration | None = None
+
+    @property
+    def scheduled(self) -> bool:
+        """Due at a calendar instant (``due:``, a :class:`~gridflow.engine.schedules.Schedule`)."""
+        return self.duration.unit == "schedule"
+
+    @property
+    def warnings(self) -> int:
+        return len(self.warn_at) + len(self.warn_before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +154,10 @@ class Route:
     values: tuple[Any, ...]
     dest: str
     op: str = "in"
+    #: ``stay: true``: the action is recorded and the case stays where it is, timers untouched.
+    stay: bool = False
+    #: ``{in: $data.key}``: the values are the case data's list under ``key`` (as it stood before).
+    values_from: str | None = None
 
     @property
     def data_key(self) -> str | None:
@@ -149,10 +167,14 @@ class Route:
         key = self.data_key
         value = (data or {}).get(key) if key is not None else (payload or {}).get(self.field)
         op = self.op
+        values = self.values
+        if self.values_from is not None:
+            listed = (data or {}).get(self.values_from)
+            values = tuple(listed) if isinstance(listed, (list, tuple)) else ()
         if op in ("in", "eq"):
-            return value in self.values
+            return value in values
         if op == "ne":
-            return value not in self.values
+            return value not in values
         target = self.values[0]
         if value is None:
             value = 0 if isinstance(target, (int, float)) else None
@@ -182,6 +204,7 @@ class ActionDef:
     kind: str = "other"
     count: tuple[str, ...] = ()  # integer case-data counters this action increments
     return_verdict: str | None = None  # "upheld" / "accepted": the street's decision on a returned case
+    deescalate: bool = False  # an escalated case comes back down to the first level (CaseDeescalated)
 
     @property
     def internal(self) -> bool:
@@ -189,7 +212,8 @@ class ActionDef:
 
     @property
     def destinations(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys([r.dest for r in self.routes] + ([self.dest] if self.dest else [])))
+        return tuple(dict.fromkeys([r.dest for r in self.routes if not r.stay]
+                                   + ([self.dest] if self.dest else [])))
 
 
 @dataclass(frozen=True, slots=True)

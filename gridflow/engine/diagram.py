@@ -83,6 +83,8 @@ def to_mermaid(defn: WorkflowDefinition, lang: str = "zh", *, notes: bool = True
         label = _action_label(act, lang, act.name in breach_actions)
         for source in act.sources:
             for route in act.routes:
+                if route.stay:  # recorded, no move: nothing to draw
+                    continue
                 field = next((f for f in act.fields if f.name == route.field), None)
                 sign = _ROUTE_SIGNS.get(route.op, "=")
                 cond = f"{_say(field.label if field else None, lang, route.field)}{sign}" + "/".join(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -37,13 +37,17 @@ from .definition import (
     EXTENSIONS_APPROVED_KEY, CASE_LEVEL, HOLDER, RETURNED_BY_KEY, ActionDef, Label, Route, StateDef, TimerDef,
     WorkflowDefinition,
 )
-from .durations import Duration
+from .durations import WORKING_DAYS, WORKING_HOURS, Duration
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
 from .explanation import DeadlineExplanation
-from .guards import GuardContext, GuardRegistry, default_guards
+from .guards import ESCALATION_UNITS, GuardContext, GuardRegistry, default_guards
 from .orders import FOLLOW_UPS, Orders
 from .parts import Parts
 from .payload import validate_payload
+from .schedules import working_days_before
+
+#: Case data the engine keeps for calendar-period deadlines: timer -> the first day of the last period met.
+PERIODS_MET_KEY = "periods_met"
 
 # id(definition) -> its machine; an entry lives exactly as long as its definition, so a
 # definition built later at the same address can never be served a stale machine.
@@ -93,7 +97,7 @@ def _transitions_of(a: ActionDef) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {"trigger": a.name, "source": list(a.sources), "dest": r.dest,
          "conditions": [_route_condition(r)]}
-        for r in a.routes
+        for r in a.routes if not r.stay  # stay routes are tried first, by Engine.destination
     ]
     if a.dest is not None or not a.routes:
         out.append({"trigger": a.name, "source": list(a.sources), "dest": a.dest})
@@ -208,6 +212,11 @@ class Engine:
         self._notices: dict[str, tuple[str, tuple[str, ...]]] = {
             kind: (n.message, n.to) for kind, n in definition.notifications.items()
         }
+        # action -> its ``stay: true`` routes, tried before the others (recorded, no move)
+        self._stays: dict[str, tuple[Route, ...]] = {
+            a.name: tuple(r for r in a.routes if r.stay) for a in definition.actions.values()
+            if any(r.stay for r in a.routes)
+        }
         self._entry_timers: dict[str, tuple[tuple[TimerDef, str], ...]] = {
             s.name: tuple((t, str(t.duration)) for t in s.timers) for s in definition.states.values()
         }
@@ -228,6 +237,9 @@ class Engine:
                     data: Mapping[str, Any] | None = None) -> str | None:
         """Where ``action`` takes a case in ``state`` with this (clean) payload and case data (as it
         stands before the action); None: it stays put."""
+        stays = self._stays.get(action) if self._stays else None
+        if stays and any(r.holds(payload, data) for r in stays):
+            return None
         for conditions, dest in self._moves.get((state, action), ()):
             for func, target in conditions:
                 if func(payload=payload, data=data) != target:
@@ -318,7 +330,7 @@ class Engine:
             return self._orders.follow_up(_Work(case, now), d, tdef, timer)
         if timer.kind == WARNING:
             # A warning after the breach (a runner firing late and out of order) says nothing new.
-            if timer.seq in d.warned or d.breaches or timer.seq >= len(tdef.warn_at):
+            if timer.seq in d.warned or d.breaches or timer.seq >= tdef.warnings:
                 return Decision(case)
             if tdef.misfire == "coalesce" and now >= d.due_at:
                 return Decision(case)  # caught up after downtime: the breach says it all
@@ -376,6 +388,8 @@ class Engine:
     def _light(d: Deadline, used: float, tdef: TimerDef | None) -> str:
         if d.breaches or used >= d.total:
             return "red"
+        if tdef is not None and tdef.warn_before and not tdef.warn_at:  # yellow from the warning on
+            return "yellow" if d.warned else "green"
         first_warn = tdef.warn_at[0] if tdef and tdef.warn_at else 0.75
         return "yellow" if d.warned or used >= first_warn * d.total else "green"
 
@@ -414,7 +428,10 @@ class Engine:
         w = _Work(case, now)
         w.deadlines[d.id] = _evolve(d, warned=d.warned + (timer.seq,))
         due = d.due_at.isoformat()
-        w.event("DeadlineWarned", _SYSTEM, deadline=d.id, timer=d.timer, fraction=tdef.warn_at[timer.seq],
+        n = len(tdef.warn_at)
+        when = {"fraction": tdef.warn_at[timer.seq]} if timer.seq < n else {
+            "before": str(tdef.warn_before[timer.seq - n])}
+        w.event("DeadlineWarned", _SYSTEM, deadline=d.id, timer=d.timer, **when,
                 due_at=due, light="yellow", timer_due_at=timer.due_at.isoformat())
         w.notes.append(self._notification(
             "warned", case.number, w.holder, {"deadline": d.id}, self._holder_roles(d.state),
@@ -434,8 +451,15 @@ class Engine:
                 nxt, missed = coalesce(tdef.repeat, timer.due_at, now, cal)
             else:
                 nxt = tdef.repeat.due(timer.due_at, cal)
+        periods = {}
+        if tdef.scheduled:  # the period breached, and the one the repeat now waits on
+            cal = self.calendars.get(d.calendar)
+            periods["period"] = self._period_label(tdef, timer.due_at, cal)
+            if nxt is not None:
+                periods["next_period"] = self._period_label(tdef, nxt, cal)
         w.event("DeadlineBreached", system, deadline=d.id, timer=d.timer, breach=timer.seq,
-                due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red", missed=missed)
+                due_at=timer.due_at.isoformat(), lateness_s=round(lateness, 3), light="red", missed=missed,
+                **periods)
         st = self.definition.states.get(d.state)  # none for a case-level deadline (an order, a part)
         if st is not None and st.pauses_sla:  # a timer of a pausing state is the pause's ceiling
             w.event("SuspensionLimitReached", system, deadline=d.id)
@@ -491,6 +515,8 @@ class Engine:
             self._supervise(w, actor, reason=f"action {act.name}", payload=payload)
         if act.escalate:
             self._escalate(w, actor, reason=f"action {act.name}")
+        if act.deescalate and not (dest is None and act.destinations):  # a stay route: nothing resumed
+            self._deescalate(w, actor, reason=f"action {act.name}")
         self._parts.apply(w, act, actor, payload)
         self._orders.apply(w, act, actor, payload)
         if dest is not None:
@@ -570,12 +596,12 @@ class Engine:
                     self._carry_on(w, d, dst, actor)
                     resumed.add(d.timer)
                 else:
-                    self._stop(w, d, actor, "state_left")
+                    self._stop(w, d, actor, "state_left", meets=not dst.final)
             elif carries_on:  # paused, and back where it runs
                 self._resume(w, self._retag(d, dst), actor)
                 resumed.add(d.timer)
             elif not pausing:
-                self._stop(w, d, actor, "state_left")
+                self._stop(w, d, actor, "state_left", meets=not dst.final)
         self._arrive(w, dst, actor, resumed)
 
     def _continues(self, d: Deadline, dest: str) -> bool:
@@ -588,7 +614,7 @@ class Engine:
         old, new = self._timers.get((d.state, d.timer)), self._timers.get((dst.name, d.timer))
         if new is None or old is None or d.state == dst.name:
             return d
-        if new.duration == old.duration:
+        if new.duration == old.duration or new.scheduled or old.scheduled:
             return _evolve(d, state=dst.name)
         cal = self.calendars.get(d.calendar)
         total, original_due = retimed_total(d.total, d.started_at, old.duration, new.duration, cal)
@@ -641,14 +667,61 @@ class Engine:
         now = w.now
         w.seq += 1
         did = f"{tdef.name}.{w.seq}"
-        due, total = tdef.duration.span(now, cal)
+        started = {"deadline": did, "timer": tdef.name, "duration": duration, "calendar": cal.name}
+        if tdef.scheduled:
+            due = self._period_due(w, tdef, cal)
+            total = cal.elapsed(now, due)
+            started["period"] = self._period_label(tdef, due, cal)
+        else:
+            due, total = tdef.duration.span(now, cal)
         d = Deadline(did, tdef.name, state, cal.name, duration, now, due, due, total, run_since=now,
                      next_breach_at=due)
         w.deadlines[did] = d
-        w.events.append(Event("DeadlineStarted", now, actor.id, actor.role, {
-            "deadline": did, "timer": tdef.name, "duration": duration, "calendar": cal.name,
-            "due_at": due.isoformat()}))
+        started["due_at"] = due.isoformat()
+        w.events.append(Event("DeadlineStarted", now, actor.id, actor.role, started))
         self._plan(w, d, tdef, cal)
+
+    # --- calendar-period deadlines (``due:``, engine/schedules.py) ------------------------------
+
+    def _period_due(self, w: _Work, tdef: TimerDef, cal) -> datetime:
+        """The due of the period a new (or resumed) deadline targets: the current one, unless it was
+        already met (then the one after the period met last) or leaves less than ``min_allowance``."""
+        sched = tdef.duration
+        met = ((w.data if w.data is not None else w.case.data).get(PERIODS_MET_KEY) or {}).get(tdef.name)
+        not_before = sched.next_period(date.fromisoformat(met)) if met else None
+        least = tdef.min_allowance.due(w.now, cal) if tdef.min_allowance is not None else None
+        return sched.first_due(w.now, cal, not_before, least)
+
+    @staticmethod
+    def _period_label(tdef: TimerDef, due: datetime, cal) -> str:
+        sched = tdef.duration
+        return sched.label(sched.period_of_due(due, cal), sched.period)
+
+    def _period_met(self, w: _Work, d: Deadline, tdef: TimerDef) -> str:
+        """The case left (or re-entered) the deadline's state: the period it did so in is met, and the
+        next deadline of the timer targets a later one."""
+        sched = tdef.duration
+        cal = self.calendars.get(d.calendar)
+        start = sched.period_start(w.now.astimezone(cal.tz).date())
+        data = w.mutable_data()
+        met = dict(data.get(PERIODS_MET_KEY) or {})
+        if met.get(tdef.name, "") < start.isoformat():
+            met[tdef.name] = start.isoformat()
+            data[PERIODS_MET_KEY] = met
+        return sched.label(start, sched.period)
+
+    def _warn_points(self, d: Deadline, tdef: TimerDef, cal) -> list[tuple[int, datetime]]:
+        """``warn_before`` instants of a running deadline (numbered after the ``warn_at`` fractions)."""
+        out = []
+        for j, before in enumerate(tdef.warn_before):
+            if before.unit == WORKING_DAYS:
+                at = working_days_before(d.due_at, int(before.amount), cal)
+            elif before.unit == WORKING_HOURS:
+                at = cal.add(d.run_since, d.total - float(before.seconds or 0.0) - d.consumed)
+            else:
+                at = d.due_at - timedelta(seconds=float(before.seconds or 0.0))
+            out.append((len(tdef.warn_at) + j, at))
+        return out
 
     def _plan(self, w: _Work, d: Deadline, tdef: TimerDef | None, cal) -> None:
         """Schedule the firings still ahead for a running deadline (its current generation)."""
@@ -662,6 +735,10 @@ class Engine:
                 continue
             at = cal.add(d.run_since, target)
             w.schedule.append(TimerSpec(d.id, WARNING, i, d.generation, at))
+        if tdef.warn_before and not d.breaches:
+            for i, at in self._warn_points(d, tdef, cal):
+                if i not in d.warned and w.now <= at < d.due_at:  # a warning already past is not given
+                    w.schedule.append(TimerSpec(d.id, WARNING, i, d.generation, at))
         if d.next_breach_at is not None:
             w.schedule.append(TimerSpec(d.id, BREACH, d.breaches + 1, d.generation, d.next_breach_at))
         self._orders.plan(w, d)
@@ -686,7 +763,13 @@ class Engine:
         due = cal.add(w.now, left) if left >= 0 else d.due_at
         pauses = d.pauses[:-1] + ((d.pauses[-1][0], w.now),) if d.pauses else d.pauses
         next_breach = due if not d.breaches else self._repeat_from(d, w.now, w.holder)
-        nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due,
+        tdef = self._timers.get((d.state, d.timer))
+        total = d.total
+        if tdef is not None and tdef.scheduled:  # back in a period: that period's due (not time left)
+            due = next_breach = self._period_due(w, tdef, cal)
+            total = d.consumed + cal.elapsed(w.now, due)
+            left = total - d.consumed
+        nd = _evolve(d, run_since=w.now, paused_since=None, pauses=pauses, due_at=due, total=total,
                      next_breach_at=next_breach, generation=d.generation + 1)
         w.deadlines[d.id] = nd
         w.cancel.append(d.id)
@@ -707,13 +790,19 @@ class Engine:
             return None
         return tdef.repeat.due(at, self._repeat_calendar(d, tdef, holder))
 
-    def _stop(self, w: _Work, d: Deadline, actor: Actor, reason: str) -> None:
+    def _stop(self, w: _Work, d: Deadline, actor: Actor, reason: str, meets: bool = False) -> None:
+        """Stop a deadline; ``meets``: the case moved on to a state that is not final, which meets the
+        period of a calendar-period deadline (closing the case meets nothing)."""
         used = self._used(d, w.now)
         del w.deadlines[d.id]
         w.cancel.append(d.id)
-        w.events.append(Event("DeadlineStopped", w.now, actor.id, actor.role, {
-            "deadline": d.id, "timer": d.timer, "reason": reason, "met": d.breaches == 0 and used <= d.total,
-            "used_s": round(used, 3), "allowed_s": round(d.total, 3), "due_at": d.due_at.isoformat()}))
+        stopped = {"deadline": d.id, "timer": d.timer, "reason": reason,
+                   "met": d.breaches == 0 and used <= d.total, "used_s": round(used, 3),
+                   "allowed_s": round(d.total, 3), "due_at": d.due_at.isoformat()}
+        tdef = self._timers.get((d.state, d.timer)) if meets else None
+        if tdef is not None and tdef.scheduled:
+            stopped["period_met"] = self._period_met(w, d, tdef)
+        w.events.append(Event("DeadlineStopped", w.now, actor.id, actor.role, stopped))
 
     def _extend(self, w: _Work, actor: Actor, spec: tuple[str, str], payload: Mapping[str, Any]) -> None:
         timer_name, by = spec
@@ -780,6 +869,18 @@ class Engine:
         w.notes.append(self._notification(
             "escalated", w.case.number, w.holder, {"from_level": frm, "to_level": to, "reason": reason},
             level=to, level_label=self._level_label(to), from_level=frm, reason=reason))
+
+    def _deescalate(self, w: _Work, actor: Actor, reason: str) -> None:
+        """Back down to the first level of the ladder (``deescalate: true`` on an action): the units above
+        no longer work the case (their worklists follow the level), recorded as ``CaseDeescalated``."""
+        if w.level <= 0:
+            return
+        levels = self.definition.escalation.levels
+        frm = levels[w.level]
+        w.level = 0
+        data = w.mutable_data()
+        data.pop(ESCALATION_UNITS, None)
+        w.event("CaseDeescalated", actor, from_level=frm, to_level=levels[0], level=0, reason=reason)
 
     # --- notifications: texts and recipients come from the definition -----------------------
 

@@ -12,7 +12,7 @@ from .definition import (
 from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
 
 _ACTION_KEYS = {"label", "from", "to", "routes", "roles", "guards", "fields", "assign", "set", "clear",
-                "extend", "escalate", "supervise", "kind", "count", "return_verdict"}
+                "extend", "escalate", "supervise", "kind", "count", "return_verdict", "deescalate"}
 _FIELD_KEYS = {"type", "required", "choices", "label", "max_length"}
 
 
@@ -53,6 +53,7 @@ def _action(s: Scope, aname: Any, araw: Any) -> ActionDef | None:
         sources=sources, dest=dest, roles=aroles, guards=aguards, fields=fields, assign=assign,
         sets=MappingProxyType(dict(sets)), clears=names(c, araw.get("clear"), path + ("clear",), el, "clear"),
         extend=extend, escalate=bool(araw.get("escalate", False)),
+        deescalate=bool(araw.get("deescalate", False)),
         supervise=bool(araw.get("supervise", False)), routes=routes, kind=_kind(s, araw, path, el),
         count=_counters(s, araw, path, el), return_verdict=_verdict(s, araw, path, el),
     )
@@ -208,25 +209,37 @@ def _routes(s: Scope, araw: dict, path: Path_, el: str, fields: tuple[FieldSpec,
 def _route(s: Scope, r: Any, rpath: Path_, el: str, fields: tuple[FieldSpec, ...]) -> Route | None:
     c = s.c
     when = r.get("when") if isinstance(r, dict) else None
-    if not isinstance(when, dict) or len(when) != 1 or set(r) != {"when", "to"}:
-        c.add(rpath, el, "a route is {when: {field: value or [values]}, to: state}")
+    if not isinstance(when, dict) or len(when) != 1 or set(r) not in ({"when", "to"}, {"when", "stay"}) \
+            or r.get("stay", True) is not True:
+        c.add(rpath, el, "a route is {when: {field: value or [values]}, to: state} (or stay: true)")
         return None
+    stay = "stay" in r
     (rfield, rvals), = when.items()
     is_data = isinstance(rfield, str) and rfield.startswith("data.") and len(rfield) > 5
     if not is_data and rfield not in {f.name for f in fields}:
         c.add(rpath + ("when",), el,
               f"route tests {rfield!r}, which is neither a field of this action nor 'data.<key>'")
-    if r["to"] not in s.state_names:
+    if not stay and r["to"] not in s.state_names:
         c.add(rpath + ("to",), el, f"unknown state {r['to']!r} in route")
     op, rvals = _route_test(s, rvals, rpath, el)
+    values_from = _values_from(op, rvals)
     rspec = _field_named(fields, rfield)
-    if rspec is not None and rspec.choices and op in ("in", "eq", "ne"):
+    if rspec is not None and rspec.choices and op in ("in", "eq", "ne") and values_from is None:
         for v in rvals:
             if v not in rspec.choices:
                 c.add(rpath + ("when",), el,
                       f"route tests {rfield!r} for {v!r}, which is not one of its choices "
                       f"({', '.join(rspec.choices)}): the route could never be taken")
-    return Route(str(rfield), rvals, str(r["to"]), op)
+    return Route(str(rfield), () if values_from else rvals, "" if stay else str(r["to"]), op, stay,
+                 values_from)
+
+
+def _values_from(op: str, rvals: tuple[Any, ...]) -> str | None:
+    """``{in: $data.key}`` / ``{ne: $data.key}``: the values are a list in the case data."""
+    ref = rvals[0] if op in ("in", "ne") and len(rvals) == 1 else None
+    if isinstance(ref, str) and ref.startswith("$data.") and len(ref) > 6:
+        return ref[6:]
+    return None
 
 
 def _route_test(s: Scope, rvals: Any, rpath: Path_, el: str) -> tuple[str, tuple[Any, ...]]:

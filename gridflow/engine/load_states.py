@@ -6,10 +6,11 @@ from typing import Any, Mapping
 
 from .definition import MISFIRE_POLICIES, OUTCOMES, ActionDef, BreachPolicy, Label, StateDef, TimerDef
 from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
+from .schedules import Schedule, ScheduleError
 
 _STATE_KEYS = {"label", "stage", "final", "pauses_sla", "holder", "timers", "outcome"}
 _TIMER_KEYS = {"name", "label", "duration", "calendar", "warn_at", "on_breach", "repeat", "purpose",
-               "continues_in", "misfire"}
+               "continues_in", "misfire", "due", "warn_before", "min_allowance"}
 _BREACH_KEYS = {"escalate", "supervise", "action", "notify"}
 
 
@@ -89,13 +90,21 @@ def _timer(s: Scope, sname: str, t: Any, actions: Mapping[str, ActionDef], tpath
     if tname in seen:
         c.add(tpath, tel, f"duplicate timer {tname!r} in state {sname!r}")
     seen.add(tname)
-    dur = duration(c, t.get("duration"), tpath + ("duration",), tel)
+    dur = _length_or_schedule(s, t, tpath, tel)
     cal = t.get("calendar", s.default_calendar)
     if cal not in s.calendar_names:
         c.add(tpath + ("calendar",), tel, f"unknown calendar {cal!r} (known: {known(s.calendar_names)})")
     warn = _warnings(s, t, tpath, tel)
     policy = _breach_policy(s, sname, t, actions, tpath, tel)
-    repeat = duration(c, t["repeat"], tpath + ("repeat",), tel) if t.get("repeat") is not None else None
+    repeat = _repeat(s, t, dur, tpath, tel)
+    before = tuple(b for i, raw in enumerate(_listed(t.get("warn_before")))
+                   if (b := duration(c, raw, item(t, "warn_before", i, tpath), tel)) is not None)
+    least = None
+    if t.get("min_allowance") is not None:
+        if not isinstance(dur, Schedule):
+            c.add(tpath + ("min_allowance",), tel,
+                  "min_allowance goes with 'due:' (a calendar-period deadline)")
+        least = duration(c, t["min_allowance"], tpath + ("min_allowance",), tel)
     continues = _continues_in(s, sname, t, tpath, tel)
     misfire = t.get("misfire", "coalesce")
     if misfire not in MISFIRE_POLICIES:
@@ -108,7 +117,43 @@ def _timer(s: Scope, sname: str, t: Any, actions: Mapping[str, ActionDef], tpath
         calendar=cal if dur.is_working_time else "24x7", warn_at=warn, on_breach=policy,
         repeat=repeat, purpose=str(t.get("purpose", tname)), continues_in=continues, misfire=misfire,
         repeat_calendar=cal if repeat is not None and repeat.is_working_time else "24x7",
+        warn_before=before, min_allowance=least,
     )
+
+
+def _listed(raw: Any) -> list:
+    return [] if raw is None else raw if isinstance(raw, list) else [raw]
+
+
+def _length_or_schedule(s: Scope, t: dict, tpath: Path_, tel: str):
+    """``duration: 2wd`` (a length) or ``due: {period: calendar_month, at: last_working_day}`` (an instant
+    on the calendar, see engine/schedules.py): exactly one of them."""
+    if "due" not in t:
+        return duration(s.c, t.get("duration"), tpath + ("duration",), tel)
+    if "duration" in t:
+        s.c.add(tpath + ("due",), tel,
+                "a timer has either 'duration' (a length) or 'due' (a calendar instant)")
+    if "continues_in" in t:
+        s.c.add(tpath + ("continues_in",), tel, "continues_in does not go with 'due:'")
+    try:
+        return Schedule.parse(t["due"])
+    except ScheduleError as exc:
+        s.c.add(tpath + ("due",), tel, str(exc))
+        return None
+
+
+def _repeat(s: Scope, t: dict, dur, tpath: Path_, tel: str):
+    """``repeat: 7d`` (a length after each breach) or, for a ``due:`` timer, ``repeat: period`` (each next
+    period's due, while the case stays where it is)."""
+    raw = t.get("repeat")
+    if raw is None:
+        return None
+    if raw == "period":
+        if not isinstance(dur, Schedule):
+            s.c.add(tpath + ("repeat",), tel, "repeat: period goes with 'due:' (a calendar-period deadline)")
+            return None
+        return dur
+    return duration(s.c, raw, tpath + ("repeat",), tel)
 
 
 def _continues_in(s: Scope, sname: str, t: dict, tpath: Path_, tel: str) -> tuple[str, ...]:

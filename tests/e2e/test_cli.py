@@ -180,6 +180,8 @@ def test_demo_simulates_every_stage_and_an_escalation(cli, tmp_path):
         assert stage in out, stage
     assert "CaseEscalated" in out and "SLA per responsible unit" in out and "an escalated case" in out
     assert db.exists() and "gridflow cases show GF-" in out
+    # the care register: the month closed, a phone call for 失能 not counted, the child never visited
+    assert "care visits 2026-11 (月探访率)" in out and "missed ZF-0002" in out and "missed ZF-0005" in out
     assert cli("audit", "verify", "--db", db).exit_code == 0
 
 

@@ -231,7 +231,10 @@ class CaseLife(RuleBasedStateMachine):
         assert len(set(stopped)) == len(stopped) and set(stopped) <= set(started)
         assert {d.id for d in case.deadlines} == set(started) - set(stopped)
         assert case.breach_count == types["DeadlineBreached"]
-        assert case.escalation_level == types["CaseEscalated"] <= case.escalation_top
+        level = 0  # each escalation one level up, each de-escalation back to the first level
+        for e in events:
+            level = level + 1 if e.type == "CaseEscalated" else 0 if e.type == "CaseDeescalated" else level
+        assert case.escalation_level == level <= case.escalation_top
         assert types["CaseSupervised"] == int(case.supervised)
         assert types["CaseClosed"] == int(case.is_closed) and types["CaseReported"] == 1
         assert all(e.at <= case.updated_at for e in events)

@@ -85,7 +85,9 @@ def test_every_shipped_workflow_is_valid():
     loaded = load_shipped(CALENDARS)
     assert set(loaded) == {"grid_event", "hotline_request", "dispute_mediation", "special_care_visit",
                            "emergency_incident"}
-    assert len(shipped_paths()) == len(loaded)
+    older = [p.name for p in shipped_paths() if p.stem.rsplit("_v", 1)[-1].isdigit()]
+    assert older == ["special_care_visit_v2.yaml"]  # kept registered for the cases opened on it
+    assert len(shipped_paths()) == len(loaded) + len(older)
     for defn in loaded.values():
         assert defn.label.zh != defn.label.en  # labelled in both languages
         for st in defn.states.values():

@@ -174,11 +174,21 @@ def test_an_agreement_not_kept_goes_back_to_mediation_and_the_parties_may_withdr
     assert (r.case.state, r.case.outcome) == ("withdrawn", "cancelled")
 
 
-# --- special care visits ----------------------------------------------------------------------
+# --- special care visits, version 2 (30-day stretches; kept for its cases) -----------------------
+# Version 3 (calendar months) is tested in test_engine_schedules.py.
 
 
-def test_a_visit_restarts_the_monthly_visit_clock(shipped):
-    r = runner(shipped, "special_care_visit", opener=COMMUNITY)
+@pytest.fixture(scope="module")
+def care_v2():
+    from gridflow.engine import load_file
+    from gridflow.workflows import WORKFLOWS_DIR
+
+    v2 = load_file(WORKFLOWS_DIR / "special_care_visit_v2.yaml", calendars=CALENDARS)
+    return {"special_care_visit": v2}
+
+
+def test_a_visit_restarts_the_monthly_visit_clock(care_v2):
+    r = runner(care_v2, "special_care_visit", opener=COMMUNITY)
     first = r.deadline("visit")
     assert local(first.due_at) == at(2026, 4, 8, 9, 0)
     r.advance(days=20)
@@ -190,16 +200,16 @@ def test_a_visit_restarts_the_monthly_visit_clock(shipped):
     assert r.case.data["last_condition"] == "stable"
 
 
-def test_an_overdue_visit_escalates_and_again_every_week(shipped):
-    r = runner(shipped, "special_care_visit", opener=COMMUNITY)
+def test_an_overdue_visit_escalates_and_again_every_week(care_v2):
+    r = runner(care_v2, "special_care_visit", opener=COMMUNITY)
     r.advance(days=30)
     assert r.case.escalation_level == 1 and r.case.supervised
     r.advance(days=7)
     assert r.case.escalation_level == 2
 
 
-def test_a_visit_that_finds_a_need_arranges_help_before_the_next_month_starts(shipped):
-    r = runner(shipped, "special_care_visit", opener=COMMUNITY)
+def test_a_visit_that_finds_a_need_arranges_help_before_the_next_month_starts(care_v2):
+    r = runner(care_v2, "special_care_visit", opener=COMMUNITY)
     r.act("visit", GRID, {"method": "phone", "condition": "needs_help"})
     assert r.case.state == "assisting" and local(r.deadline("assist").due_at) == at(2026, 3, 16, 17, 30)
     r.advance(days=2)
@@ -207,8 +217,8 @@ def test_a_visit_that_finds_a_need_arranges_help_before_the_next_month_starts(sh
     assert r.case.state == "due" and r.deadline("visit").started_at == r.clock.now()
 
 
-def test_visits_pause_while_the_resident_is_in_hospital(shipped):
-    r = runner(shipped, "special_care_visit", opener=COMMUNITY)
+def test_visits_pause_while_the_resident_is_in_hospital(care_v2):
+    r = runner(care_v2, "special_care_visit", opener=COMMUNITY)
     r.advance(days=10)
     r.act("pause_visits", GRID, {"reason": "in_hospital"})
     r.advance(days=40)
@@ -217,8 +227,8 @@ def test_visits_pause_while_the_resident_is_in_hospital(shipped):
     assert r.deadline("visit").due_at == r.clock.now() + (at(2026, 4, 8, 9, 0) - at(2026, 3, 19, 9, 0))
 
 
-def test_deregistering_closes_the_case(shipped):
-    r = runner(shipped, "special_care_visit", opener=COMMUNITY)
+def test_deregistering_closes_the_case(care_v2):
+    r = runner(care_v2, "special_care_visit", opener=COMMUNITY)
     r.act("deregister", COMMUNITY, {"reason": "moved_away"})
     assert r.case.is_closed and r.case.outcome == "cancelled" and r.case.deadlines == ()
 
