@@ -10,7 +10,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ..engine.categories import Category, CategoryCatalogue, load_catalogue_files
+from ..engine.categories import (  # noqa: F401 (CatalogueInvalid: for entry points)
+    CatalogueInvalid, Category, CategoryCatalogue, load_catalogue_files,
+)
 from ..engine.errors import PayloadInvalid
 from .catalog import SHIPPED_DIR, WorkflowCatalog
 
