@@ -39,7 +39,7 @@ def test_report_locates_the_grid_from_coordinates(api):
 
 
 def test_report_outside_every_grid_is_refused_with_payload_invalid(api):
-    r = api.client.post("/api/v1/cases", json={"location": {"lat": 1.0, "lon": 1.0}})
+    r = api.client.post("/api/v1/cases", json={"category": "C0102", "location": {"lat": 1.0, "lon": 1.0}})
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["code"] == "payload_invalid" and "unit" in r.json()["fields"]
