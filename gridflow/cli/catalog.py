@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from .common import console, err, fail, friendly, print_problems, settings
 
@@ -47,11 +47,9 @@ def catalog_list(
         raise fail(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}", 2)
     config = settings()
     categories = build_event_catalogue(config, build_catalog(config))
-    table = Table(title="event catalogue 事项目录")
-    table.add_column("code", no_wrap=True)
-    for col in ("kind", "label", "urgency", "workflow", "limits", "assignment"):
-        table.add_column(col)
+    # One line per category, tab-separated (greppable, never wrapped): code, kind, labels, urgency, default
+    # workflow, limits, assignment order.
     for c in categories.select(kind, workflow):
-        table.add_row(c.code, c.kind, f"{c.label.zh} / {c.label.en}", c.urgency, c.workflow,
-                      ", ".join(f"{k} {v}" for k, v in c.limit_texts().items()), " → ".join(c.assignment))
-    console.print(table)
+        limits = ",".join(f"{k}={v}" for k, v in c.limit_texts().items()) or "-"
+        sys.stdout.write("\t".join((c.code, c.kind, f"{c.label.zh} / {c.label.en}", c.urgency, c.workflow,
+                                    limits, ">".join(c.assignment))) + "\n")

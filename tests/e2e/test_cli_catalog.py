@@ -50,9 +50,8 @@ def test_catalog_list_shows_the_city_catalogue_and_filters_by_kind(cli, tmp_path
     city = tmp_path / "zhifu.yaml"
     city.write_text(CITY, encoding="utf-8")
     monkeypatch.setenv("GRIDFLOW_CATEGORIES", str(city))
-    monkeypatch.setenv("COLUMNS", "200")
     r = cli("catalog", "list", "--kind", "event")
     assert r.exit_code == 0
-    assert "E0701" in r.stdout and "海滩垃圾" in r.stdout and "handle 2wh" in r.stdout
+    assert "E0701" in r.stdout and "海滩垃圾" in r.stdout and "handle=2wh" in r.stdout
     assert "C0101" not in r.stdout
     assert cli("catalog", "list", "--kind", "planet").exit_code == 2
