@@ -50,7 +50,7 @@ def make_app(url: str, clock):
 def handling_cases(svc, n: int) -> list[str]:
     numbers = []
     for _ in range(n):
-        r = report_case(svc, ReportCase("grid_event", GW, category="0101", description="bench"))
+        r = report_case(svc, ReportCase("grid_event", GW, category="C0101", description="bench"))
         take_action(svc, TakeAction(r.number, "dispatch", CD, {"department": "dept-housing"}))
         take_action(svc, TakeAction(r.number, "acknowledge", DH))
         numbers.append(r.number)

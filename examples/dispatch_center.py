@@ -27,9 +27,10 @@ from typing import Any
 
 import httpx
 
-#: Which department a category goes to, and how urgent it is (a city keeps this table in its dispatch rules).
-ROUTING = {"0301": ("dept-housing", "general"), "0302": ("dept-housing", "utilities"),
-           "0101": ("dept-urban", "general"), "0202": ("dept-urban", "complex")}
+#: Which department a category (a code of the event catalogue, GET /api/v1/catalog) goes to, and how urgent
+#: it is (a city keeps this table in its dispatch rules).
+ROUTING = {"C0501": ("dept-housing", "general"), "C0502": ("dept-housing", "utilities"),
+           "C0101": ("dept-urban", "general"), "E0102": ("dept-urban", "complex")}
 TOKENS = {"hotline": "demo-hotline", "housing": "demo-housing", "supervisor": "demo-supervisor"}
 
 
@@ -53,11 +54,11 @@ def act(client: httpx.Client, token: str, number: str, action: str, version: int
 def run(client: httpx.Client, say=print) -> dict[str, Any]:
     # 1. Intake: the hotline logs calls; a caller who leaves a phone number gets a token to follow the case.
     calls = [
-        {"workflow": "hotline_request", "category": "0301", "title": "楼道漏水",
+        {"workflow": "hotline_request", "category": "C0501", "title": "楼道漏水",
          "description": "3单元楼道顶部漏水", "unit": "37060200100101",
          "location": {"address": "海港路12号3单元"}, "reporter": {"name": "李明", "phone": "13812345678"},
          "channel": "hotline"},
-        {"workflow": "hotline_request", "category": "0101", "title": "井盖破损",
+        {"workflow": "hotline_request", "category": "C0101", "title": "井盖破损",
          "description": "路口井盖破损", "unit": "37060200100102", "channel": "hotline"},
     ]
     reported = [call(client, TOKENS["hotline"], "POST", "/cases", json=c).json() for c in calls]

@@ -99,7 +99,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
     db.check_schema()
     clock = clock or build_clock(settings, db)
     catalog = build_catalog(settings)
-    svc = Services(db=db, catalog=catalog, clock=clock, settings=settings)
+    svc = Services(db=db, catalog=catalog, clock=clock, settings=settings,
+                   categories=build_event_catalogue(settings, catalog))
     warn_estimated_years(catalog.calendars, clock.now())
     with svc.uow() as uow:
         catalog.sync(uow.session, clock.now())
@@ -202,6 +203,18 @@ def build_catalog(settings: Settings) -> WorkflowCatalog:
     if settings.workflows_dir:
         catalog.add_directory(settings.workflows_dir)
     return catalog
+
+
+def build_event_catalogue(settings: Settings, catalog: WorkflowCatalog):
+    """The shipped event catalogue with the city's files (GRIDFLOW_CATEGORIES) over it, checked against
+    the workflows ``catalog`` knows; a broken file stops the start with every problem, file and line."""
+    from .engine.categories import CatalogueInvalid
+    from .service.categories import build_categories
+
+    try:
+        return build_categories(catalog, settings.category_files)
+    except CatalogueInvalid as exc:
+        raise ConfigurationInvalid(f"event catalogue refused (GRIDFLOW_CATEGORIES): {exc}") from None
 
 
 def load_definition(path, settings: Settings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -53,6 +54,10 @@ class Settings(BaseSettings):
     clock: str = "system"
     #: Extra directory of workflow YAML files, loaded beside the shipped ones.
     workflows_dir: Path | None = None
+    #: The city's event catalogue files (``path1:path2``, os.pathsep-separated), laid in order over the
+    #: shipped ``gridflow/workflows/categories/categories.yaml``: each adds entries and overrides what it
+    #: names; one that says ``replace: true`` starts afresh (docs/categories.md).
+    categories: str | None = None
     #: Seed a demo organisation and demo users into an empty database.
     seed_demo: bool = True
     #: The organisation files the demo seed loads (default: the sample in ``examples/org``); see
@@ -128,6 +133,10 @@ class Settings(BaseSettings):
     def manual_clock_start(self) -> datetime | None:
         """Where a manual clock starts (None: at the real time it is built)."""
         return parse_clock(self.clock)[1]
+
+    @property
+    def category_files(self) -> list[Path]:
+        return [Path(p) for p in (self.categories or "").split(os.pathsep) if p.strip()]
 
     @property
     def is_sqlite(self) -> bool:

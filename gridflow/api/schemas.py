@@ -135,6 +135,39 @@ class TimerPublic(BaseModel):
     warn_at: list[float]
     repeat: str | None = None
     on_breach: dict[str, Any]
+    #: The category limit that replaces ``duration`` when the case's category sets it.
+    category_limit: str | None = None
+
+
+# --- the event catalogue ------------------------------------------------------------------------
+
+class CategoryPublic(BaseModel):
+    code: str = Field(examples=["E0102"])
+    label: Label
+    kind: Literal["component", "event", "governance", "hotline"]
+    kind_label: Label
+    major: str = Field(description="the major class, e.g. E01", examples=["E01"])
+    major_label: Label
+    workflow: str = Field(description="the workflow a report of this category opens when it names none")
+    urgency: Literal["normal", "urgent", "emergency"]
+    #: Limit name -> duration (``4wh``, ``2wd``), read by the timers that say ``category_limit: <name>``.
+    limits: dict[str, str]
+    #: Who answers first: ``owner`` (权属单位) and/or ``territory`` (属地), in order.
+    assignment: list[str]
+
+
+class CategoriesPublic(BaseModel):
+    data: list[CategoryPublic]
+    count: int
+
+
+def category_public(c) -> CategoryPublic:
+    from ..engine.categories import KIND_LABELS
+
+    return CategoryPublic(code=c.code, label=_label(c.label), kind=c.kind,
+                          kind_label=_label(KIND_LABELS[c.kind]), major=c.major,
+                          major_label=_label(c.major_label), workflow=c.workflow,
+                          urgency=c.urgency, limits=c.limit_texts(), assignment=list(c.assignment))
 
 
 class StatePublic(BaseModel):
@@ -207,11 +240,13 @@ class Attachment(BaseModel):
 
 class CaseCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "workflow": "grid_event", "category": "0101", "title": "井盖破损",
+        "workflow": "grid_event", "category": "C0101", "title": "井盖破损",
         "description": "海港路12号门口井盖破损，有安全隐患", "unit": "37060200100101",
         "location": {"address": "海港路12号"}, "reporter": {"name": "李明", "phone": "13812345678"}}]})
 
-    workflow: Code = "grid_event"
+    #: Without it, the category's default workflow (GET /api/v1/catalog).
+    workflow: Code | None = None
+    #: A code of the event catalogue (GET /api/v1/catalog), e.g. E0102 (暴露垃圾); required.
     category: Annotated[str, StringConstraints(max_length=64, pattern=_CLEAN)] = ""
     title: Short = ""
     description: LongText = ""
@@ -579,6 +614,7 @@ def workflow_public(defn, source_yaml: str | None) -> WorkflowPublic:
         holder_roles=list(s.holder_roles), outcome=s.outcome,
         timers=[TimerPublic(name=t.name, label=_label(t.label), duration=str(t.duration), calendar=t.calendar,
                             warn_at=list(t.warn_at), repeat=str(t.repeat) if t.repeat else None,
+                            category_limit=t.category_limit,
                             on_breach={"escalate": t.on_breach.escalate, "supervise": t.on_breach.supervise,
                                        "action": t.on_breach.action, "notify": list(t.on_breach.notify)})
                 for t in s.timers]) for s in defn.states.values()]

@@ -15,6 +15,7 @@ from .. import __version__
 from .audit import audit_app
 from .care import care_app
 from .cases import cases_app
+from .catalog import catalog_app
 from .common import console
 from .db import db_app
 from .demo import demo
@@ -30,6 +31,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(name="gridflow", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="gridflow — community case dispatch & escalation (网格化治理 案件流转).")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(catalog_app, name="catalog")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")

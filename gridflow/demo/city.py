@@ -37,14 +37,14 @@ from .seed import COMMUNITIES, grid_center
 DEFAULT_START = datetime(2026, 11, 2, 8, 0, tzinfo=LOCAL).astimezone(timezone.utc)
 HOUR = 3600.0
 
-#: (category code, what residents report, the department it belongs to)
+#: (category code from the shipped event catalogue, what residents report, the department it belongs to)
 CATEGORIES = [
-    ("0101", "井盖破损", "dept-urban"), ("0102", "路灯不亮", "dept-urban"),
-    ("0201", "占道经营", "dept-urban"), ("0202", "垃圾堆放", "dept-urban"),
-    ("0301", "楼道漏水", "dept-housing"), ("0302", "电梯故障", "dept-housing"),
-    ("0401", "供水中断", "dept-water"), ("0501", "邻里纠纷", "dept-justice"),
-    ("0601", "独居老人需帮扶", "dept-civil"), ("0701", "消防通道堵塞", "dept-emergency"),
-    ("0801", "噪音扰民", "dept-police"),
+    ("C0101", "井盖破损", "dept-urban"), ("C0102", "路灯不亮", "dept-urban"),
+    ("E0501", "占道经营", "dept-urban"), ("E0102", "垃圾堆放", "dept-urban"),
+    ("C0501", "楼道漏水", "dept-housing"), ("C0502", "电梯故障", "dept-housing"),
+    ("C0103", "供水中断", "dept-water"), ("G0101", "邻里纠纷", "dept-justice"),
+    ("G0401", "独居老人需帮扶", "dept-civil"), ("G0501", "消防通道堵塞", "dept-emergency"),
+    ("E0504", "噪音扰民", "dept-police"),
 ]
 DEPARTMENTS = sorted({d for _, _, d in CATEGORIES})
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何林罗高"

@@ -37,6 +37,9 @@ ASSIGN_ORIGIN = "origin"
 #: in case data under :data:`DISPATCHER_KEY` whenever a unit-assigning action is taken).
 ASSIGN_DISPATCHER = "dispatcher"
 DISPATCHER_KEY = "dispatcher_unit"
+#: The filed category's limits (limit name -> duration text), recorded in the case data by the intake and
+#: read by timers with ``category_limit`` (see :mod:`.categories`).
+CATEGORY_LIMITS_KEY = "category_limits"
 #: Who returned the case last (退单), for the street's review and 不当退单.
 RETURNED_BY_KEY = "returned_by"
 #: What the engine keeps about approved extensions, for ``extension_within_limits``.
@@ -128,6 +131,12 @@ class TimerDef:
     @property
     def warnings(self) -> int:
         return len(self.warn_at) + len(self.warn_before)
+    #: ``category_limit: handle``: the case's category limit of that name (recorded in the case data at
+    #: filing) replaces ``duration``; a category without it runs on ``duration``.
+    category_limit: str | None = None
+    #: The working calendar the timer names (``calendar`` is 24x7 for a calendar-time ``duration``): a
+    #: category limit in working time counts on it.
+    working_calendar: str = "cn"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,13 +26,15 @@ _WORDS = {
     "zh": {
         "otherwise": "其他", "warn": "预警", "on_breach": "超期", "escalate": "升级", "supervise": "督办",
         "notify": "通知", "repeat": "此后每{d}重复", "continues": "延续至{s}", "also": "可办理",
-        "calendar": "日历", "pauses": "暂停计时", "stage": "阶段", "ladder": "升级层级",
+        "calendar": "日历", "category": "事项有{n}时限的按事项", "pauses": "暂停计时", "stage": "阶段",
+        "ladder": "升级层级",
         "and": "、", "none": "无", "sep": "；", "colon": "：", "true": "是", "false": "否",
     },
     "en": {
         "otherwise": "otherwise", "warn": "warn at", "on_breach": "on breach", "escalate": "escalate",
         "supervise": "supervise", "notify": "notify", "repeat": "again every {d}",
         "continues": "runs on into {s}", "also": "also", "calendar": "calendar", "pauses": "SLA clock paused",
+        "category": "or the category's {n} limit",
         "stage": "stage", "ladder": "escalation",
         "and": ", ", "none": "none", "sep": "; ", "colon": ": ", "true": "yes", "false": "no",
     },
@@ -150,6 +152,8 @@ def _note_lines(defn: WorkflowDefinition, st: StateDef, lang: str) -> list[str]:
 def _timer_line(defn: WorkflowDefinition, t: TimerDef, lang: str) -> str:
     w = _WORDS[lang]
     parts = [f"⏲ {_say(t.label, lang, t.name)} {t.duration}"]
+    if t.category_limit:
+        parts.append(w["category"].format(n=t.category_limit))
     if t.calendar != defn.calendar and t.duration.is_working_time:
         parts.append(f"{w['calendar']} {t.calendar}")
     if t.warn_at:

@@ -17,6 +17,7 @@ holds the two to the same answers.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import fields
 from datetime import date, datetime, timedelta, timezone
@@ -33,11 +34,12 @@ from .case import (
 from .clock import ensure_aware
 from .clocks import coalesce, extra_seconds, nominal_seconds, retimed_total
 from .definition import (
-    ASSIGN_ACTOR, ASSIGN_DISPATCHER, ASSIGN_ORIGIN, BREACH_NOTIFY, DISPATCHER_KEY, EXTENSION_TOTAL_KEY,
+    ASSIGN_ACTOR, ASSIGN_DISPATCHER, ASSIGN_ORIGIN, BREACH_NOTIFY, CATEGORY_LIMITS_KEY, DISPATCHER_KEY,
+    EXTENSION_TOTAL_KEY,
     EXTENSIONS_APPROVED_KEY, CASE_LEVEL, HOLDER, RETURNED_BY_KEY, ActionDef, Label, Route, StateDef, TimerDef,
     WorkflowDefinition,
 )
-from .durations import WORKING_DAYS, WORKING_HOURS, Duration
+from .durations import WORKING_DAYS, WORKING_HOURS, Duration, DurationError
 from .errors import ActionNotAllowed, GuardFailed, RoleNotAllowed, UnknownAction
 from .explanation import DeadlineExplanation
 from .guards import ESCALATION_UNITS, GuardContext, GuardRegistry, default_guards
@@ -68,6 +70,19 @@ def _evolve(d: Deadline, **changes: Any) -> Deadline:
 
 # One candidate move: the route conditions that must all hold, and the destination.
 _Move = tuple[tuple[Callable[..., bool], ...], str]
+
+
+def _parsed(text: Any, fallback: Duration | None) -> Duration | None:
+    """A duration as a snapshot keeps it; ``fallback`` if it does not parse (never raised mid-decision)."""
+    try:
+        return _parse_duration(text)
+    except (DurationError, TypeError):
+        return fallback
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_duration(text: Any) -> Duration:
+    return Duration.parse(text)
 
 
 def compile_machine(defn: WorkflowDefinition) -> Machine:
@@ -598,7 +613,7 @@ class Engine:
                 else:
                     self._stop(w, d, actor, "state_left", meets=not dst.final)
             elif carries_on:  # paused, and back where it runs
-                self._resume(w, self._retag(d, dst), actor)
+                self._resume(w, self._retag(d, dst, self._data(w)), actor)
                 resumed.add(d.timer)
             elif not pausing:
                 self._stop(w, d, actor, "state_left", meets=not dst.final)
@@ -608,23 +623,26 @@ class Engine:
         tdef = self._timers.get((d.state, d.timer))
         return tdef is not None and dest in tdef.continues_in
 
-    def _retag(self, d: Deadline, dst: StateDef) -> Deadline:
+    def _retag(self, d: Deadline, dst: StateDef, data: Mapping[str, Any]) -> Deadline:
         """The deadline under ``dst``'s timer of the same name (its limit, warnings, repeat and breach
         policy from now on), its allowance recomputed from the original start if the limit differs."""
         old, new = self._timers.get((d.state, d.timer)), self._timers.get((dst.name, d.timer))
         if new is None or old is None or d.state == dst.name:
             return d
-        if new.duration == old.duration or new.scheduled or old.scheduled:
+        if new.scheduled or old.scheduled:
+            return _evolve(d, state=dst.name)
+        old_limit, new_limit = _parsed(d.duration, old.duration), self._limit(new, data)[0]
+        if new_limit == old_limit:
             return _evolve(d, state=dst.name)
         cal = self.calendars.get(d.calendar)
-        total, original_due = retimed_total(d.total, d.started_at, old.duration, new.duration, cal)
+        total, original_due = retimed_total(d.total, d.started_at, old_limit, new_limit, cal)
         due = cal.add(d.run_since, total - d.consumed) if d.run_since is not None else d.due_at
-        return _evolve(d, state=dst.name, duration=str(new.duration), total=total, original_due=original_due,
+        return _evolve(d, state=dst.name, duration=str(new_limit), total=total, original_due=original_due,
                        due_at=due, next_breach_at=due if not d.breaches else d.next_breach_at)
 
     def _carry_on(self, w: _Work, d: Deadline, dst: StateDef, actor: Actor) -> None:
         """A running deadline that ``continues_in`` dst keeps running: not stopped, not restarted."""
-        nd = self._retag(d, dst)
+        nd = self._retag(d, dst, self._data(w))
         if nd is d:
             return  # dst has no timer of that name: it runs on as planned
         nd = _evolve(nd, generation=d.generation + 1)
@@ -663,7 +681,10 @@ class Engine:
     def _start(self, w: _Work, state: str, tdef: TimerDef, duration: str, actor: Actor) -> None:
         # The holder's own calendar if it has one derived from the timer's (a 7x24 desk, a Saturday
         # rota); the deadline keeps the resolved name, so later firings and explanations use it too.
-        cal = self.calendars.resolve(tdef.calendar, w.holder)
+        limit, cal_name = self._limit(tdef, self._data(w))
+        if limit is not tdef.duration:
+            duration = str(limit)
+        cal = self.calendars.resolve(cal_name, w.holder)
         now = w.now
         w.seq += 1
         did = f"{tdef.name}.{w.seq}"
@@ -673,7 +694,7 @@ class Engine:
             total = cal.elapsed(now, due)
             started["period"] = self._period_label(tdef, due, cal)
         else:
-            due, total = tdef.duration.span(now, cal)
+            due, total = limit.span(now, cal)
         d = Deadline(did, tdef.name, state, cal.name, duration, now, due, due, total, run_since=now,
                      next_breach_at=due)
         w.deadlines[did] = d
@@ -722,6 +743,21 @@ class Engine:
                 at = d.due_at - timedelta(seconds=float(before.seconds or 0.0))
             out.append((len(tdef.warn_at) + j, at))
         return out
+    @staticmethod
+    def _data(w: _Work) -> Mapping[str, Any]:
+        return w.data if w.data is not None else w.case.data
+
+    @staticmethod
+    def _limit(tdef: TimerDef, data: Mapping[str, Any]) -> tuple[Duration, str]:
+        """The length a timer runs for on this case, and its calendar: the case's category limit the timer
+        reads (``category_limit``, as recorded at filing), else the timer's own ``duration``."""
+        if tdef.category_limit is not None:
+            limits = data.get(CATEGORY_LIMITS_KEY)
+            raw = limits.get(tdef.category_limit) if isinstance(limits, Mapping) else None
+            limit = _parsed(raw, None) if raw is not None else None
+            if limit is not None:
+                return limit, tdef.working_calendar if limit.is_working_time else "24x7"
+        return tdef.duration, tdef.calendar
 
     def _plan(self, w: _Work, d: Deadline, tdef: TimerDef | None, cal) -> None:
         """Schedule the firings still ahead for a running deadline (its current generation)."""
@@ -780,7 +816,8 @@ class Engine:
     def _repeat_calendar(self, d: Deadline, tdef: TimerDef, holder: str | None):
         """Repeats count on the deadline's own (holder-resolved) calendar; a working-time repeat of a
         calendar-time limit (``repeat: 5wd`` on ``7d``) on the timer's working calendar for the holder."""
-        if tdef.duration.is_working_time or tdef.repeat is None or not tdef.repeat.is_working_time:
+        limit = _parsed(d.duration, tdef.duration)  # the length this deadline runs for (a category's?)
+        if limit.is_working_time or tdef.repeat is None or not tdef.repeat.is_working_time:
             return self.calendars.get(d.calendar)
         return self.calendars.resolve(tdef.repeat_calendar, holder)
 

@@ -7,6 +7,7 @@ everything that is wrong with a definition.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -15,6 +16,8 @@ from .durations import Duration, DurationError
 from .errors import Problem
 
 Path_ = tuple[Any, ...]
+#: A category limit's name, as a catalogue entry defines it and a timer's ``category_limit`` reads it.
+LIMIT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Collector:

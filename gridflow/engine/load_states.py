@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .definition import MISFIRE_POLICIES, OUTCOMES, ActionDef, BreachPolicy, Label, StateDef, TimerDef
-from .load_common import Path_, Scope, duration, item, known, label, names, unknown_keys
+from .load_common import LIMIT_NAME_RE, Path_, Scope, duration, item, known, label, names, unknown_keys
 from .schedules import Schedule, ScheduleError
 
 _STATE_KEYS = {"label", "stage", "final", "pauses_sla", "holder", "timers", "outcome"}
 _TIMER_KEYS = {"name", "label", "duration", "calendar", "warn_at", "on_breach", "repeat", "purpose",
-               "continues_in", "misfire", "due", "warn_before", "min_allowance"}
+               "continues_in", "misfire", "due", "warn_before", "min_allowance", "category_limit"}
 _BREACH_KEYS = {"escalate", "supervise", "action", "notify"}
 
 
@@ -110,6 +110,15 @@ def _timer(s: Scope, sname: str, t: Any, actions: Mapping[str, ActionDef], tpath
     if misfire not in MISFIRE_POLICIES:
         c.add(tpath + ("misfire",), tel, f"misfire must be one of {known(MISFIRE_POLICIES)}, got {misfire!r}")
         misfire = "coalesce"
+    limit = t.get("category_limit")
+    if limit is not None and not (isinstance(limit, str) and LIMIT_NAME_RE.match(limit)):
+        c.add(tpath + ("category_limit",), tel,
+              f"category_limit must name a category limit such as 'handle', got {limit!r}")
+        limit = None
+    if limit is not None and isinstance(dur, Schedule):
+        c.add(tpath + ("category_limit",), tel,
+              "category_limit goes with 'duration:' (a length), not with 'due:' (a calendar instant)")
+        limit = None
     if dur is None:
         return None
     return TimerDef(
@@ -117,7 +126,7 @@ def _timer(s: Scope, sname: str, t: Any, actions: Mapping[str, ActionDef], tpath
         calendar=cal if dur.is_working_time else "24x7", warn_at=warn, on_breach=policy,
         repeat=repeat, purpose=str(t.get("purpose", tname)), continues_in=continues, misfire=misfire,
         repeat_calendar=cal if repeat is not None and repeat.is_working_time else "24x7",
-        warn_before=before, min_allowance=least,
+        warn_before=before, min_allowance=least, category_limit=limit, working_calendar=cal,
     )
 
 

@@ -41,6 +41,11 @@ GROUP_TYPES: Mapping[str, str] = {
     "计生特殊家庭": "family that lost its only child", "特殊困难残疾人": "disabled person in difficulty",
     "困境儿童": "child in difficulty", "留守老人": "left-behind elderly", "留守儿童": "left-behind child",
 }
+#: The catalogue category each group's visit case is filed under (G04 特殊人群: docs/categories.md).
+GROUP_CATEGORY: Mapping[str, str] = {
+    "独居": "G0401", "空巢": "G0401", "失能": "G0401", "计生特殊家庭": "G0401", "留守老人": "G0401",
+    "特殊困难残疾人": "G0402", "困境儿童": "G0403", "留守儿童": "G0403",
+}
 #: Visit frequencies the shipped workflow counts (one visit per calendar month).
 FREQUENCIES = ("monthly",)
 #: The default rule: visit kinds that do not count as a visit, per group (a phone call is no visit for
@@ -133,7 +138,7 @@ def register(svc: Services, entry: CareEntry, by: Actor) -> tuple[CarePerson, st
         uow.commit()
     if not has_case:  # a new person, or one whose case a crash left unopened: re-loading repairs it
         opened = report_case(svc, ReportCase(
-            workflow=WORKFLOW, reporter=by, unit=entry.grid,
+            workflow=WORKFLOW, reporter=by, unit=entry.grid, category=GROUP_CATEGORY[entry.group_type],
             title=f"特殊群体探访 {mask_name(entry.name)}（{entry.group_type}）", channel="care_register",
             data={"register_id": entry.register_id, "group_type": entry.group_type,
                   "uncounted_kinds": uncounted_kinds(svc, entry.group_type)}))

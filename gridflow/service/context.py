@@ -1,4 +1,5 @@
-"""What every use case needs: the database, the workflow catalog, the clock and the unit tree."""
+"""What every use case needs: the database, the workflow catalog, the event catalogue, the clock and the
+unit tree."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from ..adapters.ports import UnitOfWork
 from ..adapters.unit_of_work import SqlUnitOfWork
 from ..engine.clock import Clock
 from ..settings import Settings
+from ..engine.categories import CategoryCatalogue
 from .catalog import WorkflowCatalog
+from .categories import shipped_categories
 from .units import UnitDirectory
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ class Services:
     clock: Clock
     settings: Settings
     units: UnitDirectory = field(default_factory=UnitDirectory)
+    #: The event catalogue reports are filed against (bootstrap: the shipped file + GRIDFLOW_CATEGORIES).
+    categories: CategoryCatalogue = field(default_factory=shipped_categories)
     listeners: list[Callable[[Change], None]] = field(default_factory=list)
     #: builds a unit of work (``write``); default: SQL on ``db``. Unit tests pass an in-memory one.
     uow_factory: Callable[..., UnitOfWork] | None = None

@@ -13,11 +13,13 @@ from typing import Any, Mapping
 
 from ..adapters.ports import NewCase
 from ..engine.case import Actor
+from ..engine.categories import CATEGORY_LIMITS_KEY, Category
 from ..engine.duplicates import DuplicateRules, Report, bounding_box, rank
 from ..engine.errors import PayloadInvalid, RoleNotAllowed
 from ..engine.payload import PAYLOAD_BOUNDS, check_json, clean_attachments
 from ..engine.guards import resident_identity
 from ..engine.roles import REPORTER_ROLES, STAFF_ROLES
+from .categories import category_of
 from .context import Services
 from .masking import mask_name
 from .recording import ActionResult, apply_decision, change_of, db_errors, event_dicts
@@ -26,7 +28,8 @@ from .tokens import hash_token, new_token
 
 @dataclass(frozen=True)
 class ReportCase:
-    workflow: str
+    #: None (or ""): the default workflow of the report's category (docs/categories.md).
+    workflow: str | None
     reporter: Actor
     category: str = ""
     title: str = ""
@@ -47,8 +50,9 @@ class ReportCase:
 
 @db_errors
 def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
-    """Open a case on the newest version of its workflow."""
-    defn = svc.catalog.newest(cmd.workflow)
+    """Open a case on the newest version of its workflow (by default its category's)."""
+    category = category_of(svc.categories, cmd.category)
+    defn = svc.catalog.newest(cmd.workflow or category.workflow)
     engine = svc.catalog.engine(defn.name, defn.version)
     if cmd.reporter.role not in REPORTER_ROLES:
         raise RoleNotAllowed(f"role {cmd.reporter.role!r} may not report cases", role=cmd.reporter.role)
@@ -78,8 +82,7 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
             resident_token_hash=hash_token(token) if token else None), lambda id_: f"GF-{now.year}-{id_:06d}")
         flags = {"duplicate_candidates": candidates} if candidates else {}
         decision = engine.open(filed.number, cmd.reporter, now, origin_unit=unit.code, holder_unit=holder,
-                               data={**cmd.data, **({"confidential": True} if cmd.confidential else {}),
-                                     **flags},
+                               data={**_case_data(cmd, category), **flags},
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code},
                                reported={**_reported_facts(cmd, filed.number), **located, **flags})
         case, events = apply_decision(svc, uow, filed, decision)
@@ -109,6 +112,23 @@ def possible_duplicates(svc: Services, uow, cmd: ReportCase, now: datetime) -> l
         phone=phone, phone_since=now - rules.phone_window if phone else None)
     new = Report(cmd.category, now, cmd.lat, cmd.lon, cmd.reporter_phone)
     return [c.as_dict() for c in rank(new, found, rules)]
+
+
+def workflow_of(svc: Services, cmd_workflow: str | None, category: str | None) -> str:
+    """The workflow a report opens: the one it names, else its category's default (422 for a category the
+    catalogue does not know, naming the closest codes)."""
+    return cmd_workflow or category_of(svc.categories, category).workflow
+
+
+def _case_data(cmd: ReportCase, category: Category) -> dict[str, Any]:
+    """The report's data, with the category's limits as filed (the engine reads its timers' lengths from
+    them, so later catalogue changes leave the case alone) — never a channel's own say on them."""
+    data = {k: v for k, v in cmd.data.items() if k != CATEGORY_LIMITS_KEY}
+    if category.limits:
+        data[CATEGORY_LIMITS_KEY] = category.limit_texts()
+    if cmd.confidential:
+        data["confidential"] = True
+    return data
 
 
 def _place_of(svc: Services, cmd: ReportCase) -> tuple[str | None, dict[str, Any]]:

@@ -23,7 +23,7 @@ class Api:
         self.app = app
 
     def report(self, token: str | None = "demo-grid-worker", **body: Any) -> dict[str, Any]:
-        body.setdefault("category", "0301")
+        body.setdefault("category", "C0501")
         body.setdefault("title", "楼道漏水")
         body.setdefault("unit", GRID)
         r = self.client.post("/api/v1/cases", json=body, headers=auth(token) if token else {})

@@ -69,7 +69,7 @@ def test_one_wrong_key_from_many_addresses_is_limited_per_credential(limited):
 
 def test_anonymous_reports_are_limited_per_address(limited):
     api = limited(anonymous_report_limit="3/hour")
-    body = {"title": "路灯不亮", "unit": GRID}
+    body = {"category": "C0102", "title": "路灯不亮", "unit": GRID}
     codes = [api.client.post("/api/v1/cases", json=body).status_code for _ in range(5)]
     assert codes == [201, 201, 201, 429, 429]
     r = api.client.post("/api/v1/cases", json=body)
@@ -225,6 +225,7 @@ def test_anonymous_callers_may_not_open_workflows_without_public_intake(limited,
 @pytest.mark.parametrize("workflow", ["grid_event", "hotline_request"])
 def test_anonymous_callers_may_open_workflows_with_public_intake(limited, workflow):
     api = limited()
-    r = api.client.post("/api/v1/cases", json={"workflow": workflow, "title": "路灯不亮", "unit": GRID})
+    r = api.client.post("/api/v1/cases", json={"workflow": workflow, "category": "C0102", "title": "路灯不亮",
+                                                 "unit": GRID})
     assert r.status_code == 201, r.text
     assert r.json()["resident_token"]

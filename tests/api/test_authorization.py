@@ -155,7 +155,7 @@ def test_no_credentials_get_401_everywhere_but_public_intake_and_workflows(api, 
         assert r.status_code == 401, (method, path)
         assert r.json()["code"] == "unauthorized" and r.headers["www-authenticate"].startswith("Bearer")
     assert api.client.get("/api/v1/workflows").status_code == 200
-    assert api.client.post("/api/v1/cases", json={"unit": GRID}).status_code == 201
+    assert api.client.post("/api/v1/cases", json={"category": "C0102", "unit": GRID}).status_code == 201
 
 
 def test_unknown_and_revoked_keys_get_401(api, world):

@@ -78,7 +78,7 @@ def test_a_chunked_body_is_counted_as_it_streams_and_refused_past_the_limit(api)
 
 def test_the_body_limit_is_a_setting(make_app, sqlite_url):
     api = Api(TestClient(create_app(make_app(sqlite_url, max_body_bytes=4096))), None)
-    small = json.dumps({"title": "x" * 100, "unit": GRID})
+    small = json.dumps({"category": "C0102", "title": "x" * 100, "unit": GRID})
     assert post_raw(api, "demo-grid-worker", "/cases", small).status_code == 201
     big = json.dumps({"title": "x", "unit": GRID, "description": "x" * 5000})
     assert assert_problem(post_raw(api, "demo-grid-worker", "/cases", big), 413,

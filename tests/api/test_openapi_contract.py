@@ -37,7 +37,7 @@ def _app():
                    ManualClock(START), runner="inline")
     for _ in range(3):  # a few real cases, so case routes also answer 200 for GF-2026-00000N
         report_case(gf.services, ReportCase("grid_event", Actor("gw-1", "grid_worker", "37060200100101"),
-                                            title="井盖破损", reporter_phone="13812345678"))
+                                            category="C0101", title="井盖破损", reporter_phone="13812345678"))
     atexit.register(lambda: (gf.close(), shutil.rmtree(tmp, ignore_errors=True)))
     return create_app(gf)
 

@@ -35,7 +35,8 @@ def city(make_app, sqlite_url):
     """A SQLite database with two cases, one dispatched; returns (path, app, numbers)."""
     gf = make_app(sqlite_url)
     svc = gf.services
-    numbers = [report_case(svc, ReportCase("grid_event", Actor("gw-1", "grid_worker", GRID), title=t)).number
+    numbers = [report_case(svc, ReportCase("grid_event", Actor("gw-1", "grid_worker", GRID), category="C0101",
+                                           title=t)).number
                for t in ("井盖破损", "路灯不亮")]
     take_action(svc, TakeAction(numbers[0], "dispatch", Actor("cd-1", "community_dispatcher", "370602001001"),
                                 {"department": "dept-urban"}))
@@ -131,7 +132,8 @@ def test_migrate_moves_open_cases_to_a_new_version(cli, make_app, sqlite_url, tm
     v1 = EXAMPLE.read_text(encoding="utf-8")
     (flows / "property_repair.yaml").write_text(v1, encoding="utf-8")
     gf = make_app(sqlite_url, workflows_dir=flows)
-    number = report_case(gf.services, ReportCase("property_repair", Actor("res-1", "resident", GRID))).number
+    number = report_case(gf.services, ReportCase("property_repair", Actor("res-1", "resident", GRID),
+                                                        category="C0501")).number
     v2 = v1.replace("version: 1", "version: 2").replace("submitted", "received")
     (flows / "property_repair_v2.yaml").write_text(v2, encoding="utf-8")
     monkeypatch.setenv("GRIDFLOW_WORKFLOWS_DIR", str(flows))

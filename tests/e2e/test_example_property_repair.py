@@ -47,7 +47,7 @@ def case(svc, number):
 
 
 def report(svc) -> str:
-    return report_case(svc, ReportCase("property_repair", RESIDENT, category="水电", title="厨房水管漏水",
+    return report_case(svc, ReportCase("property_repair", RESIDENT, category="C0501", title="厨房水管漏水",
                                        unit=GRID, reporter_phone="13812345678")).number
 
 

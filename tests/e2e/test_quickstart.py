@@ -85,7 +85,7 @@ def test_gridflow_serve_starts_the_embedded_default_with_demo_tokens(served):
     assert health["database"] == "ok" and health["runner"]["kind"] == "thread" and health["runner"]["running"]
     key = {"X-API-Key": "demo-grid-worker"}
     created = httpx.post(f"{base}/api/v1/cases", headers=key,
-                         json={"title": "楼道漏水", "unit": "37060200100101"}).json()
+                         json={"category": "C0501", "title": "楼道漏水", "unit": "37060200100101"}).json()
     worklist = httpx.get(f"{base}/api/v1/worklist", headers={"X-API-Key": "demo-community"}).json()["data"]
     assert created["number"] in [c["number"] for c in worklist]
     assert "/api/v1/worklist" in httpx.get(f"{base}/").text

@@ -73,7 +73,7 @@ def test_an_admin_drives_the_served_clock_and_due_timers_fire_before_the_answer(
     shown = httpx.get(f"{base}/api/v1/admin/clock", headers=admin, timeout=10).json()
     assert shown["kind"] == "manual" and datetime.fromisoformat(shown["now"]) == datetime.fromisoformat(START)
     r = httpx.post(f"{base}/api/v1/cases", headers={"X-API-Key": "demo-grid-worker"}, timeout=10,
-                   json={"category": "0301", "title": "楼道漏水", "unit": "37060200100101"})
+                   json={"category": "C0501", "title": "楼道漏水", "unit": "37060200100101"})
     assert r.status_code == 201, r.text
     number = r.json()["number"]
     time.sleep(0.5)  # the poll thread runs meanwhile: on a clock that stands still it fires nothing

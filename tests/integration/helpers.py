@@ -16,7 +16,7 @@ HOUSING = Actor("dh-housing", "department_handler", "dept-housing")
 
 def report(svc, workflow: str = "grid_event", **kw):
     kw.setdefault("description", "路灯不亮")
-    kw.setdefault("category", "0101")
+    kw.setdefault("category", "C0101")
     return report_case(svc, ReportCase(workflow, kw.pop("reporter", GRID_WORKER), **kw))
 
 

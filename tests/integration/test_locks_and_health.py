@@ -204,7 +204,8 @@ def test_a_lock_after_sending_sends_no_notification_twice(make_app, db_url, cloc
 
     app = make_app(db_url, workflows_dir=WORKFLOWS, **FAST)
     for i in range(6):
-        report_case(app.services, ReportCase("fault_drill", DRILL_DISPATCHER, title=f"c{i}"))
+        report_case(app.services, ReportCase("fault_drill", DRILL_DISPATCHER, category="C0101",
+                                             title=f"c{i}"))
     clock.advance(DEADLINE)
     app.runner.run_due()  # 6 breaches, 6 escalations: 12 notifications in the outbox
     receiver = DedupingReceiver(HeldLock(db_url), hold_s=1.0)  # 5× the write wait

@@ -99,7 +99,7 @@ def test_live_summary_equals_a_recount_of_the_facts_and_both_rebuilds(world, run
 
 
 def _dispatched_case(svc) -> str:
-    number = report_case(svc, ReportCase("grid_event", Actor("gw-1", "grid_worker", GRID), category="0101",
+    number = report_case(svc, ReportCase("grid_event", Actor("gw-1", "grid_worker", GRID), category="C0101",
                                          description="井盖缺失", unit=GRID)).number
     take_action(svc, TakeAction(number, "dispatch", Actor("cd-1", "community_dispatcher", COMMUNITY),
                                 {"department": "dept-housing"}))
@@ -181,7 +181,7 @@ def test_concurrent_writers_adding_to_the_same_summary_rows_lose_nothing(app):
     numbers = []
     for _ in range(8):
         number = report_case(svc, ReportCase("grid_event", Actor("gw-1", "grid_worker", GRID),
-                                             category="0101", description="井盖缺失", unit=GRID)).number
+                                             category="C0101", description="井盖缺失", unit=GRID)).number
         take_action(svc, TakeAction(number, "dispatch", Actor("cd-1", "community_dispatcher", COMMUNITY),
                                     {"department": "dept-housing"}))
         numbers.append(number)

@@ -175,7 +175,8 @@ from now."""
         numbers = []
         for i in range(n):
             numbers.append(report_case(app.services,
-                                       ReportCase("fault_drill", DISPATCHER, title=f"drill {i}")).number)
+                                       ReportCase("fault_drill", DISPATCHER, category="C0101",
+                                                  title=f"drill {i}")).number)
             if n > 1:
                 clock.advance(seconds=spread / (n - 1))
         return numbers

@@ -42,7 +42,7 @@ class Receiver:
 def _breach(app, clock, n: int = 1) -> None:
     """n cases breach their deadline: 2 notifications each (breached, escalated) land in the outbox."""
     for i in range(n):
-        report_case(app.services, ReportCase("fault_drill", DISPATCHER, title=f"c{i}"))
+        report_case(app.services, ReportCase("fault_drill", DISPATCHER, category="C0101", title=f"c{i}"))
     clock.advance(DEADLINE)
     app.runner.run_due()
 

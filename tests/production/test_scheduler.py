@@ -65,7 +65,8 @@ def _started(app, client, cases: int, **options) -> tuple[Scheduler, RecordingCe
 
 
 def _open(app, n: int) -> list[str]:
-    return [report_case(app.services, ReportCase("fault_drill", DISPATCHER, title=f"c{i}")).number
+    return [report_case(app.services, ReportCase("fault_drill", DISPATCHER, category="C0101",
+                                                 title=f"c{i}")).number
             for i in range(n)]
 
 
@@ -160,7 +161,7 @@ def test_timers_created_later_are_found_even_when_an_earlier_id_commits_last(wor
     s.step()
     slow = app.services.db.write_engine.connect()  # a transaction that took an id and commits late
     tx = slow.begin()
-    case_id = report_case(app.services, ReportCase("fault_drill", DISPATCHER)).number
+    case_id = report_case(app.services, ReportCase("fault_drill", DISPATCHER, category="C0101")).number
     late_id = slow.execute(sa.text(
         "INSERT INTO timers (case_id, key, deadline_id, kind, due_at, status, set_at_version) "
         "SELECT id, 'extra', 'extra', 'breach', now(), 'pending', 1 FROM cases WHERE number = :n "

@@ -34,7 +34,7 @@ HOLD_CODE = ("import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolat
 GRID = "37060200100101"
 WRITER = {"X-API-Key": "demo-grid-worker"}
 READER = {"X-API-Key": "demo-community"}
-REPORT = {"category": "0301", "title": "楼道漏水", "unit": GRID}
+REPORT = {"category": "C0501", "title": "楼道漏水", "unit": GRID}
 
 
 def _free_port() -> int:
@@ -59,7 +59,8 @@ from now."""
     clock = ManualClock(datetime.now(timezone.utc) + timedelta(seconds=due_in) - DEADLINE)
     app = bootstrap(_settings(path), clock, runner="none")
     try:
-        return [report_case(app.services, ReportCase("fault_drill", DISPATCHER, title=f"drill {i}")).number
+        return [report_case(app.services, ReportCase("fault_drill", DISPATCHER, category="C0101",
+                                                     title=f"drill {i}")).number
                 for i in range(n)]
     finally:
         app.close()

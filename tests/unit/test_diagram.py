@@ -75,13 +75,15 @@ def test_boolean_routes_read_as_words(shipped):
 def test_notes_give_timers_pauses_and_actions_that_keep_the_state(grid_event):
     text = to_mermaid(grid_event, "en")
     handling = text.split("    note right of handling\n", 1)[1].split("    end note", 1)[0]
-    assert "⏲ Handling deadline 16wh; warn at 75%; on breach: escalate, supervise, notify department " \
+    assert "⏲ Handling deadline 16wh; or the category's handle limit; warn at 75%; on breach: escalate, " \
+           "supervise, notify department " \
            "handler/supervisor; again every 5wd" in handling
     assert ("also: Request extension, Approve extension, Deny extension, Request suspension, "
             "Deny suspension, Supervise") in handling
     assert "SLA clock paused" in text.split("    note right of suspended\n", 1)[1]
     zh = to_mermaid(grid_event, "zh")
     assert "⏲ 评价时限 3wd；超期：⏱ 默认满意" in zh
+    assert "⏲ 签收时限 1wd；事项有acknowledge时限的按事项；预警 75%" in zh
     assert "note" not in to_mermaid(grid_event, "zh", notes=False)
 
 

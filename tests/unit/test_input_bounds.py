@@ -126,18 +126,20 @@ def svc(store):
 
 def test_a_report_from_any_channel_takes_attachments_of_the_declared_shape_only(svc, store):
     with pytest.raises(PayloadInvalid) as refused:
-        report_case(svc, ReportCase("grid_event", GRID_WORKER, title="井盖", channel="hotline",
+        report_case(svc, ReportCase("grid_event", GRID_WORKER, category="C0101", title="井盖",
+                                    channel="hotline",
                                     attachments=({"name": "录音.mp3", "transcript": nested(300)},)))
     assert "attachments[0].transcript" in refused.value.details["fields"]
     with pytest.raises(PayloadInvalid):
-        report_case(svc, ReportCase("grid_event", GRID_WORKER, title="井盖", data={"x": nested(50)}))
-    number = report_case(svc, ReportCase("grid_event", GRID_WORKER, title="井盖",
+        report_case(svc, ReportCase("grid_event", GRID_WORKER, category="C0101", title="井盖",
+                                    data={"x": nested(50)}))
+    number = report_case(svc, ReportCase("grid_event", GRID_WORKER, category="C0101", title="井盖",
                                          attachments=({"name": "a.jpg", "url": None},))).number
     assert number == "GF-2026-000001"  # the refused reports filed nothing
 
 
 def test_the_write_guard_refuses_an_event_that_could_not_be_read_back_and_changes_nothing(svc, store):
-    number = report_case(svc, ReportCase("grid_event", GRID_WORKER, title="井盖")).number
+    number = report_case(svc, ReportCase("grid_event", GRID_WORKER, category="C0101", title="井盖")).number
     events = len(store.history(number))
     for bad in ({"note": nested(40)}, {"ratio": float("nan")}, {"text": "\udfff"}, {"blob": "x" * 600_000}):
         with pytest.raises(PayloadInvalid) as refused, svc.uow() as uow:

@@ -32,7 +32,7 @@ def svc(store):
 
 
 def report(svc) -> str:
-    return report_case(svc, ReportCase("grid_event", GRID_WORKER, category="0101",
+    return report_case(svc, ReportCase("grid_event", GRID_WORKER, category="C0101",
                                        description="路灯不亮")).number
 
 
@@ -43,7 +43,7 @@ def dispatch(svc, number: str, **kw):
 def test_a_report_is_filed_under_its_community_numbered_and_opens_a_hash_chained_history(svc, store):
     changes = []
     svc.listeners.append(changes.append)
-    result = report_case(svc, ReportCase("grid_event", GRID_WORKER, category="0101", description="路灯不亮"))
+    result = report_case(svc, ReportCase("grid_event", GRID_WORKER, category="C0101", description="路灯不亮"))
     case = store.case(result.number)
     assert result.number == "GF-2026-000001" and result.version == case.version == 1
     assert case.snapshot.state == result.state == "reported"

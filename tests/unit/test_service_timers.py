@@ -17,7 +17,7 @@ GRID_WORKER = Actor("gw-1", "grid_worker", "37060200100101")
 def _reported():
     store, clock = FakeStore(), ManualClock(START)
     svc = fake_services(store, clock)
-    number = report_case(svc, ReportCase("grid_event", GRID_WORKER, category="0101",
+    number = report_case(svc, ReportCase("grid_event", GRID_WORKER, category="C0101",
                                          description="井盖缺失")).number
     return store, clock, svc, number
 

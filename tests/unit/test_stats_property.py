@@ -119,7 +119,7 @@ def _play(app, clock, run) -> None:
         reporter = Actor("op-1", "hotline_operator", DISTRICT) if wf == "hotline_request" else \
             Actor("gw-1", "grid_worker", GRID)
         try:
-            number = report_case(svc, ReportCase(wf, reporter, category="0101", description="x",
+            number = report_case(svc, ReportCase(wf, reporter, category="C0101", description="x",
                                                  unit=GRID)).number
         except GridflowError:
             continue

@@ -16,7 +16,7 @@ from ...service import case_view, exports, lists
 from ...service.audit import verify_case
 from ...service.auth import admit_anonymous_report, reporter_of
 from ...service.actions import act_as
-from ...service.intake import ReportCase, report_case
+from ...service.intake import ReportCase, report_case, workflow_of
 from ...service.masking import events_for
 from . import API_PREFIX
 from ..deps import (
@@ -57,10 +57,11 @@ def report(svc: ServicesDep, caller: OptionalCallerDep, body: CaseCreate, respon
     intake only (403 ``intake_not_public`` otherwise), so many per address (429 ``rate_limited``); a
     resident gets a token (shown once) to follow the case and rate it. ``confidential`` (举报人保密)
     hides who reported it from every handling unit."""
+    workflow = workflow_of(svc, body.workflow, body.category)
     if caller is None:
-        admit_anonymous_report(svc, throttle, address, body.workflow)
+        admit_anonymous_report(svc, throttle, address, workflow)
     cmd = ReportCase(
-        workflow=body.workflow, reporter=reporter_of(caller), category=body.category, title=body.title,
+        workflow=workflow, reporter=reporter_of(caller), category=body.category, title=body.title,
         description=body.description, unit=body.unit, lat=body.location.lat, lon=body.location.lon,
         address=body.location.address, reporter_name=body.reporter.name, reporter_phone=body.reporter.phone,
         attachments=tuple(a.model_dump(exclude_none=True) for a in body.attachments), channel=body.channel,
