@@ -48,6 +48,10 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def _safe(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def export_rows(svc: Services, caller: Caller, f: CaseFilter = CaseFilter(), batch: int = BATCH
                 ) -> Iterator[dict[str, Any]]:
     """Every case in scope as a flat record for a spreadsheet (:data:`EXPORT_COLUMNS`), oldest first;
@@ -74,19 +78,16 @@ class _Lines:
         self._labels: dict[tuple[str, int, str], str] = {}
 
     def record(self, row: Any) -> dict[str, Any]:
-        c = contact_for(self.caller, row, export=True)
-        title = text_for(exposure(self.caller, row, export=True), row.title) or ""
-        record = {
-            "number": row.number or "", "workflow": row.workflow, "state": row.state,
-            "state_label": self._label(row), "stage": row.stage, "category": row.category, "title": title,
-            "description": c.description, "address": c.address or "", "lat": c.lat, "lon": c.lon,
-            "reporter_name": c.name or "", "reporter_phone": c.phone or "", "holder_unit": row.holder_unit or "",
-            "escalation_level": row.escalation_level, "supervised": row.supervised,
-            "opened_at": row.opened_at.isoformat(),
-            "closed_at": row.closed_at.isoformat() if row.closed_at else "",
-            "outcome": row.outcome or "", "rating": row.rating or "", "breach_count": row.breach_count,
-            "light": self._light(row)}
-        return {k: safe_cell(record[k]) for k in EXPORT_COLUMNS}
+        seen = exposure(self.caller, row, export=True)
+        c = contact_for(self.caller, row, export=True, seen=seen)
+        # Text cells defused (safe_cell); numbers, flags and timestamps cannot start a formula.
+        return dict(zip(EXPORT_COLUMNS, (
+            _safe(row.number or ""), _safe(row.workflow), _safe(row.state), _safe(self._label(row)),
+            _safe(row.stage), _safe(row.category), _safe(text_for(seen, row.title) or ""),
+            _safe(c.description), _safe(c.address or ""), c.lat, c.lon, _safe(c.name or ""),
+            _safe(c.phone or ""), _safe(row.holder_unit or ""), row.escalation_level, row.supervised, row.opened_at.isoformat(),
+            row.closed_at.isoformat() if row.closed_at else "", _safe(row.outcome or ""),
+            _safe(row.rating or ""), row.breach_count, self._light(row))))
 
     def _label(self, row: Any) -> str:
         key = (row.workflow, row.workflow_version, row.state)

@@ -28,8 +28,9 @@ SUPERVISOR = Caller("sv-1", "supervisor", "370602")
 def _mixed_cases(app, clock) -> None:
     """Open, in handling, overdue, suspended, confidential, with formulas and contacts in its text, closed."""
     svc = app.services
-    report(svc, title="=HYPERLINK(\"http://x\")", description="来电人王五 13812345678 身份证370602199001011234",
-           reporter_name="李明", reporter_phone="13812345678", address="海港路12号3单元501室")
+    report(svc, title="=HYPERLINK(\"http://x\")",
+           description="来电人王五 13812345678 身份证370602199001011234", reporter_name="李明",
+           reporter_phone="13812345678", address="海港路12号3单元501室")
     report(svc, title="-2+3", confidential=True, reporter_name="赵六", reporter_phone="13900001111")
     handled = report(svc, title="楼道漏水").number
     act(svc, handled, "dispatch", DISPATCHER, {"department": "dept-housing"})
@@ -43,7 +44,8 @@ def _mixed_cases(app, clock) -> None:
     closed = report(svc, "hotline_request", reporter=OPERATOR, title="@SUM(1)").number
     for action, actor, payload in [("dispatch", OPERATOR, {"unit": "dept-urban", "urgency": "general"}),
                                    ("sign_for", URBAN, {}), ("contact_requester", URBAN, {"reached": True}),
-                                   ("reply", URBAN, {"result": "已处理"}), ("call_back", OPERATOR, {"reached": True}),
+                                   ("reply", URBAN, {"result": "已处理"}),
+                                   ("call_back", OPERATOR, {"reached": True}),
                                    ("rate", OPERATOR, {"rating": "satisfied"})]:
         act(svc, closed, action, actor, payload)
     late = report(svc, title="逾期").number
