@@ -86,8 +86,8 @@ class _Lines:
             _safe(row.stage), _safe(row.category), _safe(text_for(seen, row.title) or ""),
             _safe(c.description), _safe(c.address or ""), c.lat, c.lon, _safe(c.name or ""),
             _safe(c.phone or ""), _safe(row.holder_unit or ""), row.escalation_level, row.supervised,
-            row.opened_at.isoformat(), row.closed_at.isoformat() if row.closed_at else "", _safe(row.outcome or ""),
-            _safe(row.rating or ""), row.breach_count, self._light(row))))
+            row.opened_at.isoformat(), row.closed_at.isoformat() if row.closed_at else "",
+            _safe(row.outcome or ""), _safe(row.rating or ""), row.breach_count, self._light(row))))
 
     def _label(self, row: Any) -> str:
         key = (row.workflow, row.workflow_version, row.state)
