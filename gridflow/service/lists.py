@@ -7,11 +7,12 @@ database scan and sort every case the caller may see; an arm reads about as many
 page has lines (plus those its other conditions skip).
 
 - Lists (newest first, ``id DESC``): the ``(column, id)`` indexes of :class:`~gridflow.adapters.orm.CaseRow`
-  (``ix_cases_holder``, ``ix_cases_community``, ``ix_cases_street_id``, ``ix_cases_district``,
-  ``ix_cases_grid``, ``ix_cases_reporter``), and ``ix_cases_co_handling`` for a department's 协办.
+  (``ix_cases_holder``, ``ix_cases_community``, ``ix_cases_street_id``, ``ix_cases_grid``,
+  ``ix_cases_reporter``; a district's list reads the primary key backwards, nearly every case lies in
+  it), and ``ix_cases_co_handling (id, co_units) WHERE co_units <> ''`` for a department's 协办.
 - Worklists (most urgent first, ``due_at NULLS LAST, id``): the partial indexes on open cases
-  ``ix_cases_open_<column> (column, due_at, id) WHERE NOT closed``: they grow with what is open, not with
-  what was ever stored. SQLite sorts NULLs first in an ascending index, so each arm reads the cases with
+  ``ix_cases_open_<column> (column, due_at, id) WHERE NOT closed``, and ``ix_cases_open_co_handling``:
+  they grow with what is open, not with what was ever stored. SQLite sorts NULLs first in an ascending index, so each arm reads the cases with
   a running deadline (``due_at IS NOT NULL ORDER BY due_at, id``) and then, if the page is not full, the
   tail without one (``due_at IS NULL ORDER BY id``): both index-ordered on SQLite and PostgreSQL alike.
 """
@@ -205,7 +206,7 @@ def worklist_page(svc: Services, caller: Caller, cursor: str | None = None, limi
     deadline last. ``next_cursor`` continues after the last line, keyed on ``(due_at NULLS LAST, id)``.
 
     One query pair per scope arm (:func:`_urgent_first`), each on the arm's ``ix_cases_open_<column>``
-    partial index, and one for the department's open co-handling parts (``ix_cases_co_handling``)."""
+    partial index, and one for the department's open co-handling parts (``ix_cases_open_co_handling``)."""
     limit = max(1, min(limit, MAX_PAGE))
     now = svc.clock.now()
     after = decode_worklist_cursor(cursor) if cursor else None
