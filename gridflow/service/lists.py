@@ -12,9 +12,9 @@ page has lines (plus those its other conditions skip).
   it), and ``ix_cases_co_handling (id, co_units) WHERE co_units <> ''`` for a department's 协办.
 - Worklists (most urgent first, ``due_at NULLS LAST, id``): the partial indexes on open cases
   ``ix_cases_open_<column> (column, due_at, id) WHERE NOT closed``, and ``ix_cases_open_co_handling``:
-  they grow with what is open, not with what was ever stored. SQLite sorts NULLs first in an ascending index, so each arm reads the cases with
-  a running deadline (``due_at IS NOT NULL ORDER BY due_at, id``) and then, if the page is not full, the
-  tail without one (``due_at IS NULL ORDER BY id``): both index-ordered on SQLite and PostgreSQL alike.
+  they grow with what is open, not with what was ever stored. SQLite sorts NULLs first in an ascending
+  index, so each arm reads the cases with a running deadline (``due_at IS NOT NULL ORDER BY due_at, id``)
+  and then, if the page is not full, the tail without one (``due_at IS NULL ORDER BY id``): both index-ordered on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
