@@ -14,7 +14,8 @@ page has lines (plus those its other conditions skip).
   ``ix_cases_open_<column> (column, due_at, id) WHERE NOT closed``, and ``ix_cases_open_co_handling``:
   they grow with what is open, not with what was ever stored. SQLite sorts NULLs first in an ascending
   index, so each arm reads the cases with a running deadline (``due_at IS NOT NULL ORDER BY due_at, id``)
-  and then, if the page is not full, the tail without one (``due_at IS NULL ORDER BY id``): both index-ordered on SQLite and PostgreSQL alike.
+  and then, if the page is not full, the tail without one (``due_at IS NULL ORDER BY id``): both
+  index-ordered on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
