@@ -25,7 +25,7 @@ import binascii
 import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -185,13 +185,13 @@ def list_cases(svc: Services, caller: Caller, f: CaseFilter = CaseFilter(), curs
         if before is not None:
             conds.append(CaseRow.id < before)
 
-        def arm(condition: Any) -> list[CaseRow]:
-            return list(uow.session.exec(select(CaseRow).where(condition, *conds)
-                                         .order_by(CaseRow.id.desc()).limit(limit + 1)))
+        def arm(condition: Any) -> list[tuple[int]]:
+            return list(uow.session.exec(select(CaseRow.id).where(condition, *conds)
+                                         .order_by(CaseRow.id.desc()).limit(limit + 1)).all())
 
-        rows = _merged([arm(a) for _, a in scope_of(svc, caller).arms()], lambda r: -r.id, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+        keys = _merged([[(-i,) for i in arm(a)] for _, a in scope_of(svc, caller).arms()], limit + 1)
+        rows = _rows(uow, [-k[0] for k in keys[:limit]], CaseRow.id.desc())
+    more = len(keys) > limit
     return CasePage([summarize(svc, caller, r, now) for r in rows],
                     encode_cursor(rows[-1].id) if more and rows else None)
 
@@ -220,65 +220,63 @@ def worklist_page(svc: Services, caller: Caller, cursor: str | None = None, limi
         arms = [_urgent_first(uow, sa.and_(a, waiting), after, limit + 1)
                 for col, a in scope_of(svc, caller).arms() if co is None or col not in LIST_COLUMNS]
         if co is not None:
-            arms.append(_urgent_first(uow, co, after, limit + 1, by_id=True))
-        rows = _merged(arms, _urgency, limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
+            arms.append(_urgent_first(uow, co, after, limit + 1))
+        keys = _merged(arms, limit + 1)
+        rows = sorted(_rows(uow, [k[2] for k in keys[:limit]]), key=_urgency)
+    more = len(keys) > limit
     last = (as_utc(rows[-1].due_at), rows[-1].id) if more and rows else None
     return CasePage([summarize(svc, caller, r, now) for r in rows],
                     encode_worklist_cursor(last) if last is not None else None)
 
 
-def _merged(arms: Iterable[list[CaseRow]], key: Callable[[CaseRow], Any], limit: int) -> list[CaseRow]:
-    """The first ``limit`` rows of several lists each sorted by ``key``, in that order, each row once (a
-    case in scope by two arms has the same key in both)."""
-    out: list[CaseRow] = []
-    seen: set[int] = set()
-    for row in heapq.merge(*arms, key=key):
-        if row.id not in seen:
-            seen.add(row.id)
-            out.append(row)
+def _merged(arms: Iterable[list[tuple]], limit: int) -> list[tuple]:
+    """The first ``limit`` keys of several sorted lists of keys (a row's sort key ending in its id), in
+    order, each once (a case in scope by two arms has the same key in both)."""
+    out: list[tuple] = []
+    for key in heapq.merge(*arms):
+        if not out or key != out[-1]:
+            out.append(key)
             if len(out) == limit:
                 break
     return out
 
 
-def _urgent_first(uow, condition: Any, after: WorklistKey | None, limit: int, by_id: bool = False
-                  ) -> list[CaseRow]:
-    """Open cases meeting ``condition`` after the cursor, most urgent first (``due_at NULLS LAST, id``):
-    first those with a running deadline, ``due_at IS NOT NULL ORDER BY due_at, id``, then (when the page
-    is not full) the tail without one, ``due_at IS NULL ORDER BY id`` — each read in the order of the
-    ``(column, due_at, id) WHERE NOT closed`` index, so neither database sorts.
+def _rows(uow, ids: list[int], *order: Any) -> list[CaseRow]:
+    """The page's rows, read by primary key once the arms have chosen them (each arm reads only keys)."""
+    if not ids:
+        return []
+    return list(uow.session.exec(select(CaseRow).where(CaseRow.id.in_(ids)).order_by(*order)))
 
-    ``by_id``: ``condition`` needs only the columns of a covering index (the co-handling arm,
-    ``ix_cases_open_co_handling (due_at, id, co_units)``): the page's ids are found in the index alone,
-    then only those rows are read."""
-    rows: list[CaseRow] = []
+
+def _urgent_first(uow, condition: Any, after: WorklistKey | None, limit: int) -> list[tuple]:
+    """The sort keys ``(no deadline, due_at, id)`` of the open cases meeting ``condition`` after the
+    cursor, most urgent first (``due_at NULLS LAST, id``): first those with a running deadline,
+    ``due_at IS NOT NULL ORDER BY due_at, id``, then (when the page is not full) the tail without one,
+    ``due_at IS NULL ORDER BY id`` — each read in the order of the ``(column, due_at, id) WHERE NOT
+    closed`` index, so neither database sorts (for the co-handling arm, ``ix_cases_open_co_handling
+    (due_at, id, co_units)`` answers from the index alone)."""
+    keys: list[tuple] = []
     if after is None or after[0] is not None:
-        conds = [CaseRow.due_at.is_not(None)]
+        conds = [OPEN, condition, CaseRow.due_at.is_not(None)]
         if after is not None:
             conds += [CaseRow.due_at >= after[0], sa.tuple_(CaseRow.due_at, CaseRow.id) > after]
-        rows = _open_rows(uow, [condition, *conds], (CaseRow.due_at, CaseRow.id), limit, by_id)
-    if len(rows) < limit:
-        conds = [CaseRow.due_at.is_(None)]
+        query = select(CaseRow.due_at, CaseRow.id).where(*conds).order_by(CaseRow.due_at, CaseRow.id)
+        keys = [(False, as_utc(due), i) for due, i in uow.session.exec(query.limit(limit))]
+    if len(keys) < limit:
+        conds = [OPEN, condition, CaseRow.due_at.is_(None)]
         if after is not None and after[0] is None:
             conds.append(CaseRow.id > after[1])
-        rows += _open_rows(uow, [condition, *conds], (CaseRow.id,), limit - len(rows), by_id)
-    return rows
+        keys += [(True, _NO_DUE, i) for i in uow.session.exec(
+            select(CaseRow.id).where(*conds).order_by(CaseRow.id).limit(limit - len(keys)))]
+    return keys
 
 
-def _open_rows(uow, conds: list[Any], order: tuple[Any, ...], limit: int, by_id: bool) -> list[CaseRow]:
-    if by_id:
-        ids = select(CaseRow.id).where(OPEN, *conds).order_by(*order).limit(limit).scalar_subquery()
-        query = select(CaseRow).where(CaseRow.id.in_(ids))
-    else:
-        query = select(CaseRow).where(OPEN, *conds).limit(limit)
-    return list(uow.session.exec(query.order_by(*order)))
+_NO_DUE = datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _urgency(row: CaseRow) -> tuple[bool, Any, int]:
     due = as_utc(row.due_at)
-    return (due is None, due or datetime.min.replace(tzinfo=timezone.utc), row.id)
+    return (due is None, due or _NO_DUE, row.id)
 
 
 def _like(column: Any, value: str) -> Any:
