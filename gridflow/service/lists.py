@@ -196,12 +196,16 @@ def list_cases(svc: Services, caller: Caller, f: CaseFilter = CaseFilter(), curs
                     encode_cursor(rows[-1].id) if more and rows else None)
 
 
-def worklist(svc: Services, caller: Caller, limit: int = 50) -> list[CaseSummary]:
-    """The first page of :func:`worklist_page`."""
-    return worklist_page(svc, caller, None, limit).data
+class WorklistPage(list):
+    """One page of worklist lines (:class:`CaseSummary`, a list as the worklist has always been) and
+    ``next_cursor``, where the next page starts (None on the last)."""
+
+    def __init__(self, lines: Iterable[CaseSummary], next_cursor: str | None) -> None:
+        super().__init__(lines)
+        self.next_cursor = next_cursor
 
 
-def worklist_page(svc: Services, caller: Caller, cursor: str | None = None, limit: int = 50) -> CasePage:
+def worklist(svc: Services, caller: Caller, limit: int = 50, cursor: str | None = None) -> WorklistPage:
     """The open cases on the caller's worklist (:mod:`gridflow.engine.worklists` says which), most urgent
     first: most overdue first, then least time left (``due_at``), then the oldest; cases without a running
     deadline last. ``next_cursor`` continues after the last line, keyed on ``(due_at NULLS LAST, id)``.
@@ -225,8 +229,8 @@ def worklist_page(svc: Services, caller: Caller, cursor: str | None = None, limi
         rows = sorted(_rows(uow, [k[2] for k in keys[:limit]]), key=_urgency)
     more = len(keys) > limit
     last = (as_utc(rows[-1].due_at), rows[-1].id) if more and rows else None
-    return CasePage([summarize(svc, caller, r, now) for r in rows],
-                    encode_worklist_cursor(last) if last is not None else None)
+    return WorklistPage([summarize(svc, caller, r, now) for r in rows],
+                        encode_worklist_cursor(last) if last is not None else None)
 
 
 def _merged(arms: Iterable[list[tuple]], limit: int) -> list[tuple]:

@@ -28,8 +28,8 @@ def worklist(svc: ServicesDep, caller: CallerDep,
     the working time left and the flags `suspended`, `supervised`, `escalated` (the level), `overdue` and
     `escalation_alert` (at the top of its ladder). Pages continue with `?cursor=` set to the page's
     `next_cursor` (null on the last page)."""
-    page = lists.worklist_page(svc, caller, cursor or None, limit)
-    return CasesPublic(data=page.data, next_cursor=page.next_cursor)
+    page = lists.worklist(svc, caller, limit, cursor or None)
+    return CasesPublic(data=page, next_cursor=page.next_cursor)
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
