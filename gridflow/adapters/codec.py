@@ -74,6 +74,15 @@ class _Attributes:
         return getattr(self.row, name)
 
 
+def has_running_deadline(sla: Mapping[str, Any] | None) -> bool:
+    """Whether a stored SLA document holds a running deadline, read without decoding it (an export's
+    light needs the deadlines only then)."""
+    sla = sla or {}
+    if sla and sla.get("format") != _FORMAT:
+        raise ValueError(f"unknown SLA document format {sla.get('format')!r}")
+    return any(d.get("run_since") for d in sla.get("deadlines", []))
+
+
 def snapshot_from(col: Mapping[str, Any], escalation_top: int) -> CaseSnapshot:
     """The snapshot of a row given as column name -> value."""
     sla = col["sla"] or {}

@@ -111,20 +111,37 @@ class WorkflowVersion(SQLModel, table=True):
     registered_at: datetime = _ts(nullable=False)
 
 
+#: The predicate of the partial indexes on open cases, as each database writes it (SQLite matches a
+#: query's ``closed = 0`` term for term; PostgreSQL proves ``closed = false`` implies ``NOT closed``).
+OPEN_WHERE = {"sqlite_where": sa.text("closed = 0"), "postgresql_where": sa.text("NOT closed")}
+#: Cases with an open co-handling part (协办): few at any time.
+CO_HANDLED_WHERE = {"sqlite_where": sa.text("co_units <> ''"), "postgresql_where": sa.text("co_units <> ''")}
+OPEN_CO_HANDLED_WHERE = {"sqlite_where": sa.text("closed = 0 AND co_units <> ''"),
+                         "postgresql_where": sa.text("NOT closed AND co_units <> ''")}
+#: The case columns a scope term anchors on (gridflow.service.scopes) and the index names' suffix.
+SCOPE_ANCHORS = {"holder_unit": "holder", "community_code": "community", "street_code": "street",
+                 "district_code": "district", "origin_unit": "grid", "reporter_id": "reporter"}
+#: Case lists, newest first, one index range per scope term: ``(column, id)`` over every case stored
+#: (a district's list reads the primary key backwards: nearly every case lies in it).
+LIST_INDEXES = tuple(sa.Index(f"ix_cases_{name}" if name != "street" else "ix_cases_street_id", col, "id")
+                     for col, name in SCOPE_ANCHORS.items() if col != "district_code")
+#: Worklists, most urgent first, over open cases only: ``(column, due_at, id) WHERE NOT closed``.
+OPEN_INDEXES = tuple(sa.Index(f"ix_cases_open_{name}", col, "due_at", "id", **OPEN_WHERE)
+                     for col, name in SCOPE_ANCHORS.items())
+
+
 class CaseRow(SQLModel, table=True):
     __tablename__ = "cases"
     __table_args__ = (
-        sa.Index("ix_cases_worklist", "holder_unit", "closed", "next_due_at"),
-        sa.Index("ix_cases_escalation_worklist", "escalation_unit", "closed", "next_due_at"),
         sa.Index("ix_cases_scope", "community_code", "opened_at"),
         sa.Index("ix_cases_street", "street_code", "opened_at"),
-        sa.Index("ix_cases_worklist_due", "holder_unit", "closed", "due_at"),
-        sa.Index("ix_cases_escalation_due", "escalation_unit", "closed", "due_at"),
+        *LIST_INDEXES,
+        *OPEN_INDEXES,
+        sa.Index("ix_cases_co_handling", "id", "co_units", **CO_HANDLED_WHERE),
+        sa.Index("ix_cases_open_co_handling", "due_at", "id", "co_units", **OPEN_CO_HANDLED_WHERE),
         # possible duplicates of a new report: open cases of its category, recent first; of its caller
-        sa.Index("ix_cases_open_category", "category", "opened_at", sqlite_where=sa.text("closed = 0"),
-                 postgresql_where=sa.text("NOT closed")),
-        sa.Index("ix_cases_open_phone", "reporter_phone", "opened_at", sqlite_where=sa.text("closed = 0"),
-                 postgresql_where=sa.text("NOT closed")),
+        sa.Index("ix_cases_open_category", "category", "opened_at", **OPEN_WHERE),
+        sa.Index("ix_cases_open_phone", "reporter_phone", "opened_at", **OPEN_WHERE),
         {"sqlite_autoincrement": True},
     )
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -151,7 +168,7 @@ class CaseRow(SQLModel, table=True):
     lat: Optional[float] = None
     lon: Optional[float] = None
     address: Optional[str] = Field(default=None, max_length=300)
-    reporter_id: Optional[str] = Field(default=None, max_length=64, index=True)
+    reporter_id: Optional[str] = Field(default=None, max_length=64)
     reporter_name: Optional[str] = Field(default=None, max_length=100)
     reporter_phone: Optional[str] = Field(default=None, max_length=32)
     resident_token_hash: Optional[str] = Field(default=None, max_length=64, index=True)

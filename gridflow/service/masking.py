@@ -195,9 +195,11 @@ class Contact:
     reporter_id: str | None = None
 
 
-def contact_for(caller: Caller | None, row: Any, *, export: bool = False) -> Contact:
-    """The reporter's contact and the case's location as this caller (or an export) may see them."""
-    seen = exposure(caller, row, export=export)
+def contact_for(caller: Caller | None, row: Any, *, export: bool = False, seen: Exposure | None = None
+                ) -> Contact:
+    """The reporter's contact and the case's location as this caller (or an export) may see them
+    (``seen``: :func:`exposure` for the same caller, row and ``export``, if the caller has it already)."""
+    seen = seen if seen is not None else exposure(caller, row, export=export)
     name, phone, address, lat, lon = row.reporter_name, row.reporter_phone, row.address, row.lat, row.lon
     if not seen.contact:
         name, phone, address = mask_name(name), mask_phone(phone), mask_address(address)

@@ -34,6 +34,11 @@ AREA_COLUMN = {"district": "district_code", "street": "street_code", "community"
                "grid": "origin_unit", "department": "holder_unit"}
 #: Columns holding a comma-wrapped list of codes (",u1,u2,"): a term matches when one of its values is listed.
 LIST_COLUMNS = frozenset({"co_units"})
+#: Open cases, written as the partial indexes' predicate is, so both databases see that they apply
+#: (SQLite only uses a partial index when the query's WHERE contains its condition term for term).
+OPEN = CaseRow.closed == False  # noqa: E712  (renders ``closed = 0`` / ``closed = false``, not a parameter)
+#: Cases with an open co-handling part: the predicate of ``ix_cases_co_handling``, as a literal.
+CO_HANDLED = sa.text("cases.co_units <> ''")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,15 @@ class Scope:
                  getattr(CaseRow, col) == next(iter(values)) if len(values) == 1 else
                  getattr(CaseRow, col).in_(sorted(values)) for col, values in self.terms if values]
         return sa.or_(*conds) if conds else sa.false()
+
+    def arms(self) -> list[tuple[str | None, Any]]:
+        """The scope as (column, SQL condition) pairs whose conditions' ``OR`` is :meth:`sql`: one per
+        column and value, so that each can be read as an index range (see :mod:`.lists`); none when
+        nothing is in scope, one ``(None, true)`` when everything is."""
+        if self.everything:
+            return [(None, sa.true())]
+        return [(col, sa.and_(CO_HANDLED, _list_term(col, frozenset({v}))) if col in LIST_COLUMNS else
+                 getattr(CaseRow, col) == v) for col, values in self.terms for v in sorted(values)]
 
     def contains(self, facts: Mapping[str, Any], fetch: Callable[[str], Any] | None = None) -> bool:
         """Check a case's facts; ``fetch(column)`` supplies a column the facts lack (a live change's grid)."""

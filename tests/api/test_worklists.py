@@ -138,3 +138,60 @@ def test_a_case_the_community_handled_itself_comes_back_to_it_for_rework(api):
         == "awaiting_feedback"
     refused = api.act("demo-community-2", number, "reply_locally", {"result": "x"})
     assert refused.status_code == 404  # another community does not see it at all
+
+
+# --- pages (keyset over due_at NULLS LAST, id) and arms --------------------------------------------
+
+def _pages(api, token: str, limit: int) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        params = {"limit": limit} if cursor is None else {"limit": limit, "cursor": cursor}
+        r = api.get(token, "/worklist", **params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        pages.append([c["number"] for c in body["data"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 50, "the cursor never ends"
+
+
+def test_worklist_pages_hand_out_every_open_case_once_in_order_the_undeadlined_tail_included(api, clock):
+    handled = []
+    for i in range(5):
+        handled.append(in_handling(api))
+        clock.advance(timedelta(minutes=7 * (i + 1)))
+    for number in handled[1:3]:  # no running deadline: the tail, after every case with one
+        api.ok("demo-housing", number, "request_suspension",
+               {"reason_code": "resident_unavailable", "reason": "等待产权人回国", "duration": "5wd"})
+        api.ok("demo-community", number, "approve_suspension")
+    co = api.report()["number"]  # co-handled by the housing bureau: its own arm
+    api.ok("demo-community", co, "dispatch", {"department": "dept-urban", "co_handlers": ["dept-housing"]})
+    whole = numbers(api, "demo-housing")
+    assert set(handled) | {co} <= set(whole) and len(whole) == len(set(whole))
+    for limit in (1, 2, 3):
+        pages = _pages(api, "demo-housing", limit)
+        assert all(len(p) == limit for p in pages[:-1]) and 0 < len(pages[-1]) <= limit
+        assert [n for p in pages for n in p] == whole  # each exactly once, in the worklist's order
+
+
+def test_a_worklist_cursor_is_opaque_and_a_forged_or_foreign_one_is_a_request_error(api):
+    for _ in range(2):
+        in_handling(api)
+    first = api.get("demo-housing", "/worklist", limit=1).json()
+    assert first["next_cursor"] and "|" not in first["next_cursor"]
+    listed = api.get("demo-admin", "/cases", limit=1).json()["next_cursor"]
+    for forged in ("bm9wZQ", "dzp4Ono", listed, "dzo5OTk5OTk5OTk5OTk5OTk5OTk5OjE"):
+        r = api.get("demo-housing", "/worklist", cursor=forged)
+        assert r.status_code == 422, (forged, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "request_invalid" and r.json()["fields"] == {"cursor": "invalid"}
+
+
+def test_a_case_in_scope_by_two_terms_is_on_the_worklist_and_the_list_once(api):
+    # Reported by the community's dispatcher in its own community, and held there: in its scope by
+    # community_code, holder_unit and reporter_id alike (three arms).
+    number = api.report("demo-community")["number"]
+    assert numbers(api, "demo-community").count(number) == 1
+    listed = [c["number"] for c in api.get("demo-community", "/cases", limit=200).json()["data"]]
+    assert listed.count(number) == 1

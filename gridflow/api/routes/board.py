@@ -19,13 +19,17 @@ router = APIRouter(prefix=API_PREFIX, tags=["dispatch board"])
 
 @router.get("/worklist", response_model=CasesPublic, responses=responses(401, 422))
 def worklist(svc: ServicesDep, caller: CallerDep,
+             cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]*$",
+                                                 description="`next_cursor` of the page before")] = None,
              limit: Annotated[int, Query(ge=1, le=lists.MAX_PAGE)] = 50) -> CasesPublic:
     """Open cases waiting on the caller's unit and role: held by it, escalated to it (改派, 提级办理, 督办 are
     its to take), supervised, or co-handled by it. Most urgent first: the most overdue first, then the
     least time left; cases with no running deadline last. Each carries its light (green / yellow / red),
     the working time left and the flags `suspended`, `supervised`, `escalated` (the level), `overdue` and
-    `escalation_alert` (at the top of its ladder)."""
-    return CasesPublic(data=lists.worklist(svc, caller, limit))
+    `escalation_alert` (at the top of its ladder). Pages continue with `?cursor=` set to the page's
+    `next_cursor` (null on the last page)."""
+    page = lists.worklist(svc, caller, limit, cursor or None)
+    return CasesPublic(data=page, next_cursor=page.next_cursor)
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
