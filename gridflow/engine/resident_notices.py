@@ -26,6 +26,8 @@ _TEXTS = {
     REWORK: "【重办告知】您反映的问题（编号{number}）已安排重新办理，原因：{reason}。",
 }
 _ACTION_KINDS = {"extension_approval": EXTENSION, "reply": COMPLETION, "rework": REWORK}
+#: Action kinds that send a case back for rework when they lead into the response stage.
+_SENDS_BACK = ("rate", "review_fail")
 #: Longest text taken from a case into a message (an SMS is short; the rest is on the case page).
 _MAX_PART = 120
 
@@ -46,12 +48,14 @@ def _first(*values: Any) -> str:
     return next((_short(v) for v in values if v), "")
 
 
-def resident_notices(number: str, events: Iterable[Any], case_data: Mapping[str, Any],
-                     owner_unit: str) -> list[ResidentNotice]:
+def resident_notices(number: str, events: Iterable[Any], case_data: Mapping[str, Any], owner_unit: str,
+                     response_states: frozenset[str] = frozenset()) -> list[ResidentNotice]:
     """The notices for the resident that ``events`` (with ``type`` and ``data``) call for.
 
     ``case_data`` is the case's data after the change (the reason an extension was approved with, the
-    result); ``owner_unit`` the name of the unit that holds the case."""
+    result); ``owner_unit`` the name of the unit that holds the case. A rework (重办) is an action of
+    kind ``rework``, or a dissatisfied rating or a failed review that sends the case back into one of
+    ``response_states`` (the workflow's response stage)."""
     out: list[ResidentNotice] = []
     for e in events:
         if e.type == "CaseReported":
@@ -60,6 +64,8 @@ def resident_notices(number: str, events: Iterable[Any], case_data: Mapping[str,
         if e.type != "ActionTaken":
             continue
         kind = _ACTION_KINDS.get(e.data.get("kind"))
+        if e.data.get("kind") in _SENDS_BACK and e.data.get("to_state") in response_states:
+            kind = REWORK
         payload = e.data.get("payload") or {}
         if kind == EXTENSION:
             out.append(_notice(kind, number, reason=_first(
@@ -69,7 +75,8 @@ def resident_notices(number: str, events: Iterable[Any], case_data: Mapping[str,
             out.append(_notice(kind, number, result=_first(payload.get("result"), payload.get("reply"),
                                                            case_data.get("result"), "已按规定办理")))
         elif kind == REWORK:
-            reason = _first(payload.get("reason"), case_data.get("rework_reason"), "办理结果未达要求")
+            reason = _first(payload.get("reason"), case_data.get("rework_reason"),
+                            "您对办理结果不满意" if e.data.get("kind") == "rate" else "办理结果未达要求")
             out.append(_notice(kind, number, reason=reason))
     return out
 

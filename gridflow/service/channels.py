@@ -62,12 +62,13 @@ def create_source(svc: Services, name: str, *, workflow: str, reporter_id: str, 
         raise PayloadInvalid(f"role {role!r} may not report cases (one of {', '.join(REPORTER_ROLES)})",
                              fields={"role": role})
     svc.catalog.newest(workflow)  # an unknown workflow is refused now, not at the first delivery
-    if unit is not None and svc.units.get(unit) is None:
-        raise PayloadInvalid(f"unit {unit!r} does not exist", fields={"unit": unit})
     secret = new_secret()
     source = sql.Source(name, secret, workflow, reporter_id, role, unit, channel or name, True,
                         svc.clock.now())
     with svc.uow() as uow:
+        svc.units.refresh(uow.connection)
+        if unit is not None and svc.units.get(unit) is None:
+            raise PayloadInvalid(f"unit {unit!r} does not exist", fields={"unit": unit})
         if not sql.add_source(uow.connection, source):
             raise AlreadyExists(f"intake source {name!r} already exists", name=name)
         uow.commit()

@@ -49,7 +49,9 @@ def _resident_rows(svc: Services, uow: UnitOfWork, case: StoredCase, snap: CaseS
     if not any(e.type in ("CaseReported", "ActionTaken") for e in events):
         return []
     unit = svc.units.get(snap.holder_unit) if snap.holder_unit else None
-    notices = resident_notices(snap.number, events, snap.data, unit.name if unit else "")
+    defn = svc.catalog.get(snap.workflow, snap.version)
+    response = frozenset(name for name, st in defn.states.items() if st.stage == "response")
+    notices = resident_notices(snap.number, events, snap.data, unit.name if unit else "", response)
     if not notices:
         return []
     phone = sql.case_phone(uow.connection, case.id)
