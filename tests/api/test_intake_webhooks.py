@@ -76,7 +76,8 @@ def test_a_bad_signature_is_refused_with_401_problem_json_logged_without_secret_
     raw = json.dumps(CASE, ensure_ascii=False).encode()
     headers = signed_headers(secret, "evt-bad", datetime.now(timezone.utc), raw)
     caplog.set_level(logging.INFO)
-    r = api.client.post("/api/v1/intake/sensor-platform", content=raw.replace("井盖".encode(), "路灯".encode()),
+    tampered = raw.replace("井盖".encode(), "路灯".encode())
+    r = api.client.post("/api/v1/intake/sensor-platform", content=tampered,
                         headers={"Content-Type": "application/json", **headers})
     assert r.status_code == 401
     assert r.headers["content-type"] == "application/problem+json"

@@ -131,8 +131,9 @@ def test_an_admin_manages_subscribers_over_the_api_and_never_sees_a_secret_twice
     assert bad.status_code == 422
     assert client.post("/api/v1/admin/webhooks", headers=auth("demo-housing"),
                        json={"url": receiver.url, "event_types": ["*"]}).status_code == 403
-    assert client.delete(f"/api/v1/admin/webhooks/{made['id']}", headers=auth("demo-admin")).status_code == 204
-    assert client.get("/api/v1/admin/webhooks", headers=auth("demo-admin")).json()["data"][0]["active"] is False
+    admin = auth("demo-admin")
+    assert client.delete(f"/api/v1/admin/webhooks/{made['id']}", headers=admin).status_code == 204
+    assert client.get("/api/v1/admin/webhooks", headers=admin).json()["data"][0]["active"] is False
     assert client.delete("/api/v1/admin/webhooks/999", headers=auth("demo-admin")).status_code == 404
 
 
