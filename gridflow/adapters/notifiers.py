@@ -37,7 +37,7 @@ class Message:
     """One outbox row as a notifier sees it."""
 
     outbox_id: int
-    kind: str  # warned, breached, escalated, alert, assigned, supervised
+    kind: str  # warned, breached, escalated, alert, assigned, supervised; resident.*; webhook
     payload: Mapping[str, Any]
     attempt: int
 

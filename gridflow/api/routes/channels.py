@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from ...service import channels
 from . import API_PREFIX
@@ -33,8 +34,6 @@ async def intake(request: Request, response: Response, svc: ServicesDep, address
     """File a case posted by another system, signed per Standard Webhooks with the source's secret
     (headers ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``; docs/channels.md). The same
     ``webhook-id`` twice files one case: the second answer is 200 with that case and ``replayed``."""
-    from starlette.concurrency import run_in_threadpool
-
     raw = await request.body()
     src, delivery = await run_in_threadpool(channels.verify_delivery, svc, source, dict(request.headers), raw,
                                             client=address)
