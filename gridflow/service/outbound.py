@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..adapters import channels as sql
 from ..adapters.notifiers import SUBSCRIBER_KIND
 from ..adapters.ports import ChainedEvent, StoredCase, UnitOfWork
 from ..engine.case import CaseSnapshot, Notification
@@ -26,13 +25,13 @@ def outbound(svc: Services, uow: UnitOfWork, case: StoredCase, snap: CaseSnapsho
     """The outbox rows a change calls for beyond the workflow's own notifications: each subscribed event
     for each subscriber that chose it, and the resident's notices."""
     events = list(chained)
-    out = [_subscriber_row(snap, sub, e) for sub in sql.list_subscribers(uow.connection, active_only=True)
-           for e in events if sub.wants(e.type)]
+    out = [_subscriber_row(snap, sub, e) for sub in uow.cases.subscribers() for e in events
+           if sub.wants(e.type)]
     out.extend(_resident_rows(svc, uow, case, snap, events))
     return out
 
 
-def _subscriber_row(snap: CaseSnapshot, sub: sql.Subscriber, e: ChainedEvent) -> Notification:
+def _subscriber_row(snap: CaseSnapshot, sub: Any, e: ChainedEvent) -> Notification:
     event = {"type": e.type, "case": snap.number, "workflow": snap.workflow, "seq": e.seq,
              "at": e.at.isoformat(), "state": snap.state,
              "data": {k: e.data[k] for k in _EVENT_FIELDS if k in e.data and _plain(e.data[k])}}
@@ -54,7 +53,7 @@ def _resident_rows(svc: Services, uow: UnitOfWork, case: StoredCase, snap: CaseS
     notices = resident_notices(snap.number, events, snap.data, unit.name if unit else "", response)
     if not notices:
         return []
-    phone = sql.case_phone(uow.connection, case.id)
+    phone = uow.cases.reporter_phone(case.id)
     if not phone:
         return []
     return [Notification(n.kind, snap.number, ("resident",), None, n.message, {**n.data, "phone": phone})

@@ -14,74 +14,85 @@ from gridflow.engine.masks import mask_phone
 from gridflow.engine.resident_notices import COMPLETION, EXTENSION, RECEIPT, REWORK, resident_notices
 from gridflow.engine.signing import SignatureRefused, new_secret, signed_headers, verify
 
-NOW = datetime.now(timezone.utc)
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 BODY = json.dumps({"title": "井盖位移", "reporter": {"phone": "13812345678"}}, ensure_ascii=False).encode()
 
 
 def test_what_gridflow_signs_verifies_with_the_standard_webhooks_reference_library():
+    now = _now()
     secret = new_secret()
-    headers = signed_headers(secret, "msg_1", NOW, BODY)
+    headers = signed_headers(secret, "msg_1", now, BODY)
     assert Webhook(secret).verify(BODY, headers) == json.loads(BODY)
 
 
 def test_what_the_reference_library_signs_verifies_in_gridflow():
+    now = _now()
     secret = new_secret()
-    ts = int(NOW.timestamp())
+    ts = int(now.timestamp())
     signature = Webhook(secret).sign("msg_2", datetime.fromtimestamp(ts, timezone.utc), BODY.decode())
     headers = {"Webhook-Id": "msg_2", "Webhook-Timestamp": str(ts), "Webhook-Signature": signature}
-    assert verify(secret, headers, BODY, NOW).id == "msg_2"
+    assert verify(secret, headers, BODY, now).id == "msg_2"
 
 
 def test_a_changed_body_or_another_secret_is_refused_as_signature_invalid():
+    now = _now()
     secret = new_secret()
-    headers = signed_headers(secret, "msg_3", NOW, BODY)
+    headers = signed_headers(secret, "msg_3", now, BODY)
     for sec, body in ((secret, BODY + b" "), (new_secret(), BODY)):
         with pytest.raises(SignatureRefused) as refused:
-            verify(sec, headers, body, NOW)
+            verify(sec, headers, body, now)
         assert refused.value.code == "signature_invalid"
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(BODY, headers)
 
 
 def test_one_matching_signature_among_several_is_enough_while_a_secret_is_rotated():
+    now = _now()
     old, new = new_secret(), new_secret()
-    headers = signed_headers(new, "msg_4", NOW, BODY)
-    headers["webhook-signature"] = signed_headers(old, "msg_4", NOW, BODY)["webhook-signature"] + " " + \
+    headers = signed_headers(new, "msg_4", now, BODY)
+    headers["webhook-signature"] = signed_headers(old, "msg_4", now, BODY)["webhook-signature"] + " " + \
         headers["webhook-signature"]
-    assert verify(new, headers, BODY, NOW).id == "msg_4"
+    assert verify(new, headers, BODY, now).id == "msg_4"
 
 
 @pytest.mark.parametrize("drop", ["webhook-id", "webhook-timestamp", "webhook-signature"])
 def test_a_missing_header_is_refused_as_signature_missing(drop):
+    now = _now()
     secret = new_secret()
-    headers = signed_headers(secret, "msg_5", NOW, BODY)
+    headers = signed_headers(secret, "msg_5", now, BODY)
     del headers[drop]
     with pytest.raises(SignatureRefused) as refused:
-        verify(secret, headers, BODY, NOW)
+        verify(secret, headers, BODY, now)
     assert refused.value.code == "signature_missing" and drop in refused.value.message
 
 
 @pytest.mark.parametrize("skew,code", [(-301, "timestamp_stale"), (301, "timestamp_future")])
 def test_a_timestamp_outside_five_minutes_is_refused_even_when_correctly_signed(skew, code):
+    now = _now()
     secret = new_secret()
-    headers = signed_headers(secret, "msg_6", NOW + timedelta(seconds=skew), BODY)
+    headers = signed_headers(secret, "msg_6", now + timedelta(seconds=skew), BODY)
     with pytest.raises(SignatureRefused) as refused:
-        verify(secret, headers, BODY, NOW)
+        verify(secret, headers, BODY, now)
     assert refused.value.code == code
 
 
 def test_a_timestamp_within_five_minutes_is_accepted():
+    now = _now()
     secret = new_secret()
     for skew in (-299, 299):
-        assert verify(secret, signed_headers(secret, "m", NOW + timedelta(seconds=skew), BODY), BODY, NOW)
+        assert verify(secret, signed_headers(secret, "m", now + timedelta(seconds=skew), BODY), BODY, now)
 
 
 def test_a_timestamp_that_is_not_unix_seconds_is_refused():
+    now = _now()
     secret = new_secret()
-    headers = signed_headers(secret, "m", NOW, BODY)
+    headers = signed_headers(secret, "m", now, BODY)
     headers["webhook-timestamp"] = "2026-12-01T10:00:00Z"
     with pytest.raises(SignatureRefused) as refused:
-        verify(secret, headers, BODY, NOW)
+        verify(secret, headers, BODY, now)
     assert refused.value.code == "timestamp_invalid"
 
 
