@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from .adapters.channels import subscriber_lookup
 from .adapters.db import Database
 from .adapters.notifiers import Notifier, notifiers_from_settings
 from .adapters.timer_store import SqlTimerStore
@@ -109,7 +110,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None, *,
         if seed_demo(svc):
             log.info("seeded the demo organisation")
     _warn_unknown_calendar_units(svc)
-    notifiers = notifiers_from_settings(settings)
+    notifiers = notifiers_from_settings(settings, subscriber_lookup(db))
     if runner == "auto":
         runner = "none" if settings.broker_url else "thread"
     celery_app = None

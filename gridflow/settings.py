@@ -43,6 +43,20 @@ class Settings(BaseSettings):
     timer_claim_seconds: float = 60.0
     #: Notifications leaving the outbox are also POSTed here as JSON (retried with backoff until delivered).
     webhook_url: str | None = None
+    #: Attempts at one outbox row (a notification, a subscriber's webhook, an SMS) before it is given up
+    #: (status ``dead``: a dead letter an admin can list and retry, ``/api/v1/admin/dead-letters``).
+    outbox_max_attempts: int = Field(10, ge=1, le=100)
+    #: Seconds before the first retry of a failed delivery; doubled each further attempt (capped at an hour).
+    outbox_backoff_base: float = Field(2.0, gt=0, le=3600)
+    #: Resident notices (受理回执, 延期/办结/重办告知) go to this generic SMS gateway (JSON ``{phone, text,
+    #: id}``, see docs/channels.md); unset, they are only logged, the phone masked.
+    sms_gateway_url: str | None = None
+    #: Bearer token for the SMS gateway (never logged).
+    sms_gateway_token: str | None = None
+    #: The SMS text: ``{message}`` (the notice), ``{signature}``, ``{number}`` (the case), ``{kind}``.
+    sms_template: str = "【{signature}】{message}"
+    #: The SMS signature (签名) registered with the provider.
+    sms_signature: str = "网格通"
     #: 调休/holiday override file laid over the ``holidays`` package (default: the shipped
     #: ``gridflow/workflows/calendars/cn_overrides.yaml``); see docs/calendars.md.
     calendar_overrides: Path | None = None
@@ -102,6 +116,16 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a rate such as '20/minute' or '10 per hour'") from None
+        return value
+
+    @field_validator("sms_template")
+    @classmethod
+    def _sms_template(cls, value: str) -> str:
+        try:
+            value.format(message="", signature="", number="", kind="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"sms_template {value!r}: only {{message}}, {{signature}}, {{number}} and "
+                             f"{{kind}} may be used ({exc})") from None
         return value
 
     @field_validator("clock")

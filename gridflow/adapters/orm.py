@@ -379,3 +379,35 @@ class CarePerson(SQLModel, table=True):
     case_number: Optional[str] = Field(default=None, max_length=32, index=True)
     registered_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+class IntakeSource(SQLModel, table=True):
+    """A system allowed to post cases to ``POST /api/v1/intake/{name}``, signed with its own secret.
+
+    The secret is kept as given (an HMAC needs it), returned once when the source is created and never
+    again, and never logged. Cases it posts are reported as ``reporter_id`` in ``role`` (from ``unit``),
+    on ``workflow`` unless the body names one, with ``channel`` on the case."""
+
+    __tablename__ = "intake_sources"
+    name: str = Field(primary_key=True, max_length=64)
+    secret: str = Field(max_length=200)
+    workflow: str = Field(max_length=64)
+    reporter_id: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    unit: Optional[str] = Field(default=None, max_length=64)
+    channel: str = Field(max_length=32)
+    active: bool = True
+    created_at: datetime = _ts(nullable=False)
+
+
+class WebhookSubscriber(SQLModel, table=True):
+    """A receiver of case events (outgoing webhooks): its URL, its secret, the event types it chose."""
+
+    __tablename__ = "webhook_subscribers"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    url: str = Field(max_length=500)
+    secret: str = Field(max_length=200)
+    #: History event types (``CaseReported``, ``ActionTaken``, ``CaseClosed``…) or ``*`` for all.
+    event_types: Optional[list] = _json()
+    label: str = Field(default="", max_length=100)
+    active: bool = True
+    created_at: datetime = _ts(nullable=False)

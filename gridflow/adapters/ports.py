@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from ..engine.case import CaseSnapshot, Notification, TimerSpec
 from ..engine.duplicates import OpenCase
@@ -161,6 +161,16 @@ class CaseRepository(abc.ABC):
     def remember(self, key: str, case: StoredCase, action: str, request_hash: str,
                  result: Mapping[str, Any], at: datetime) -> None:
         """Keep the answer of an idempotent request; ConcurrentWrite if the key was just taken."""
+
+    # --- what a change sends out (channels); a store without subscribers or contacts sends nothing ---
+
+    def subscribers(self) -> Sequence[Any]:
+        """The active webhook subscribers (``adapters.channels.Subscriber``: ``id``, ``wants(type)``)."""
+        return ()
+
+    def reporter_phone(self, case_id: int) -> str | None:
+        """The phone the case was reported with, if any."""
+        return None
 
 
 class UnitOfWork(abc.ABC):

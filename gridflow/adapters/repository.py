@@ -24,6 +24,7 @@ from ..engine.tallies import STORED, add_up, month_of, tally
 from ..engine.errors import CaseNotFound, ConcurrentWrite, DuplicateKey, StoreUnavailable, VersionConflict
 from .codec import case_columns, snapshot_from
 from .db import UNAVAILABLE
+from . import channels
 from .orm import (UNIT_DAY_STATS, UNIT_MONTH_STATS, CaseRow, EventRow, FactRow, IdempotencyRow, OutboxRow,
                   TimerRow)
 from .ports import CaseRepository, CaseUpdate, NewCase, PriorResult, StoredCase, TakenTimer
@@ -503,6 +504,12 @@ class SqlCaseRepository(CaseRepository):
                                                         "created_at": at}])
         except DuplicateKey as exc:  # the same key, remembered by a concurrent request
             raise ConcurrentWrite(_RACE, cause=exc.cause) from exc
+
+    def subscribers(self) -> Sequence[Any]:
+        return channels.list_subscribers(self.conn, active_only=True)
+
+    def reporter_phone(self, case_id: int) -> str | None:
+        return channels.case_phone(self.conn, case_id)
 
     def outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

@@ -24,7 +24,7 @@ from .deps import CallerCache
 from .limits import ROUTE_BODY_LIMITS, BodyLimit
 from .live import EventHub
 from .metrics import Metrics, RequestTimer
-from .routes import admin, board, care, cases, catalog, clock, ops, stats, workflows
+from .routes import admin, board, care, cases, catalog, channels, clock, ops, stats, workflows
 
 log = logging.getLogger(__name__)
 DESCRIPTION = """
@@ -91,7 +91,7 @@ def create_app(app: App | None = None, settings: Settings | None = None, *,
     api.state.callers = CallerCache()
     api.state.seen_cases = seen_cases
     errors.install(api)
-    for module in (workflows, catalog, cases, board, stats, care, admin, clock, ops):
+    for module in (workflows, catalog, cases, board, stats, care, admin, clock, ops, channels):
         api.include_router(module.router)
     api.add_middleware(BodyLimit, max_bytes=app.settings.max_body_bytes, routes=ROUTE_BODY_LIMITS)
     api.add_middleware(RequestTimer, metrics=metrics)  # outermost: it times refused bodies too

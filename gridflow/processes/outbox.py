@@ -4,8 +4,10 @@ At least once, in three steps: *claim* a few due rows under a lease (one short
 transaction, :class:`gridflow.adapters.outbox.SqlOutbox`); *send* each through the
 notifiers outside any transaction (a slow webhook holds no locks); *record* each
 row sent, or due again after an exponential backoff, or given up after
-``MAX_ATTEMPTS`` (status ``dead``). The claim is the attempt's record: it
-happens before anything is sent. Recording the outcome is retried until it
+``GRIDFLOW_OUTBOX_MAX_ATTEMPTS`` (status ``dead``: a dead letter, listed and retried by an admin).
+Each row goes to the notifiers of its audience only (staff, the resident, one
+webhook subscriber). The claim is the attempt's record: it happens before
+anything is sent. Recording the outcome is retried until it
 sticks (a locked or full database for a while must not send a notification
 again); only a dispatcher that dies, or gives up after ``RECORD_FOR_S``, leaves
 its rows to come back when the lease runs out — and then each goes out again
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable, Sequence
 
-from ..adapters.notifiers import DeliveryFailed, Message, Notifier
+from ..adapters.notifiers import DeliveryFailed, Message, Notifier, serves
 from ..adapters.outbox import Delivery, SqlOutbox
 from ..engine.errors import StoreUnavailable
 from ..service.context import Services
@@ -64,8 +66,11 @@ class OutboxReport:
 
 
 def _send(notifiers: Sequence[Notifier], message: Message) -> str | None:
-    """Deliver to every notifier; the first failure, as text, or None when all succeeded."""
+    """Deliver to every notifier of the message's audience; the first failure, as text, or None when all
+    succeeded."""
     for notifier in notifiers:
+        if not serves(notifier, message):
+            continue
         try:
             notifier.send(message)
         except DeliveryFailed as exc:
@@ -85,12 +90,13 @@ def _deliver(svc: Services, notifiers: Sequence[Notifier], row, report: OutboxRe
     if error is None:
         report.sent += 1
         return Delivery(row.id, "sent", row.attempts, now)
-    if row.attempts >= MAX_ATTEMPTS:
+    settings = svc.settings
+    if row.attempts >= (settings.outbox_max_attempts if settings is not None else MAX_ATTEMPTS):
         report.dead += 1
         log.error("notification given up after %d attempts: %s", row.attempts, error, extra=extra)
         return Delivery(row.id, "dead", row.attempts, now, error)
     report.retried += 1
-    delay = backoff(row.attempts)
+    delay = backoff(row.attempts, base=settings.outbox_backoff_base if settings is not None else BASE_DELAY_S)
     log.warning("notification failed, retrying in %.1fs: %s", delay, error, extra=extra)
     return Delivery(row.id, "pending", row.attempts, now + timedelta(seconds=delay), error)
 

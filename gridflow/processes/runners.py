@@ -15,6 +15,7 @@ import socket
 import threading
 from typing import Sequence
 
+from ..adapters.channels import subscriber_lookup
 from ..adapters.notifiers import Notifier, notifiers_from_settings
 from ..adapters.timer_store import SqlTimerStore
 from ..engine.errors import GridflowError
@@ -122,7 +123,8 @@ class ThreadTimerRunner(InlineTimerRunner):
                  name: str | None = None, batch: int = FIRE_BATCH) -> None:
         super().__init__(svc, store, name=name, batch=batch)
         self.interval = interval if interval is not None else svc.settings.timer_poll_interval
-        self.notifiers = list(notifiers) if notifiers is not None else notifiers_from_settings(svc.settings)
+        self.notifiers = list(notifiers) if notifiers is not None else notifiers_from_settings(
+            svc.settings, subscriber_lookup(svc.db))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -15,7 +15,7 @@ from ..adapters.ports import NewCase
 from ..engine.case import Actor
 from ..engine.categories import CATEGORY_LIMITS_KEY, Category
 from ..engine.duplicates import DuplicateRules, Report, bounding_box, rank
-from ..engine.errors import PayloadInvalid, RoleNotAllowed
+from ..engine.errors import GridflowError, PayloadInvalid, RoleNotAllowed
 from ..engine.payload import PAYLOAD_BOUNDS, check_json, clean_attachments
 from ..engine.guards import resident_identity
 from ..engine.roles import REPORTER_ROLES, STAFF_ROLES
@@ -46,6 +46,11 @@ class ReportCase:
     #: 举报人保密: the reporter's identity is shown to no handling unit (see :mod:`.masking`). Kept in the
     #: case data (``data["confidential"]``), which is stored with the case's snapshot.
     confidential: bool = False
+    #: A channel's delivery id (e.g. ``intake:<source>:<webhook-id>``): a report with a key already seen
+    #: files nothing and answers the case it filed (``replayed``); ``request_hash`` tells a different
+    #: report sent under the same key (refused).
+    idempotency_key: str | None = None
+    request_hash: str = ""
 
 
 @db_errors
@@ -60,6 +65,8 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
     check_json(dict(cmd.data), PAYLOAD_BOUNDS, "data", what="the report's data")
     now = svc.clock.now()
     with svc.uow() as uow:
+        if cmd.idempotency_key and (prior := _prior(uow, cmd)) is not None:
+            return prior
         svc.units.refresh(uow.connection)
         unit_code, located = _place_of(svc, cmd)
         unit = svc.units.get(unit_code)
@@ -86,6 +93,10 @@ def report_case(svc: Services, cmd: ReportCase) -> ActionResult:
                                payload={"category": cmd.category, "channel": cmd.channel, "unit": unit.code},
                                reported={**_reported_facts(cmd, filed.number), **located, **flags})
         case, events = apply_decision(svc, uow, filed, decision)
+        if cmd.idempotency_key:
+            uow.cases.remember(cmd.idempotency_key, case, "report", cmd.request_hash,
+                               {"number": case.number, "state": case.snapshot.state, "version": case.version},
+                               now)
         uow.commit()
     svc.publish(change_of(case, events, "report"))
     return ActionResult(case.number, case.snapshot.state, case.version, event_dicts(events),
@@ -129,6 +140,22 @@ def _case_data(cmd: ReportCase, category: Category) -> dict[str, Any]:
     if cmd.confidential:
         data["confidential"] = True
     return data
+
+
+def _prior(uow, cmd: ReportCase) -> ActionResult | None:
+    prior = uow.cases.prior_result(cmd.idempotency_key)
+    if prior is None:
+        return None
+    if prior.request_hash != cmd.request_hash:
+        raise ReportKeyReused("this delivery id was already used for a different report",
+                              key=cmd.idempotency_key)
+    r = prior.result
+    return ActionResult(r["number"], r["state"], r["version"], (), replayed=True)
+
+
+class ReportKeyReused(GridflowError):
+    code = "idempotency_key_reused"
+    status = 422
 
 
 def _place_of(svc: Services, cmd: ReportCase) -> tuple[str | None, dict[str, Any]]:

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from ..engine.masks import mask_phone  # noqa: F401  (re-exported: the one phone mask)
 from ..engine.roles import CONTACT_ROLES
 from .auth import Caller
 
@@ -84,16 +85,6 @@ def mask_name(name: str | None) -> str | None:
     if not name:
         return name
     return name[0] + "*" * max(1, len(name) - 1)
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """13812345678 → 138****5678; anything else keeps only its last four digits."""
-    if not phone:
-        return phone
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) == 11 and digits.startswith("1"):
-        return f"{digits[:3]}****{digits[-4:]}"
-    return "*" * max(0, len(digits) - 4) + digits[-4:] if len(digits) > 4 else "****"
 
 
 def mask_address(address: str | None) -> str | None:

@@ -20,6 +20,7 @@ from ..engine.payload import EVENT_BOUNDS, json_problem
 from ..engine.worklists import route_escalation, routed
 from .context import Change, Services
 from .history import chain_hash
+from .outbound import outbound
 
 # --- what a change answers ---------------------------------------------------------------------
 
@@ -45,7 +46,8 @@ def event_dicts(events: list[ChainedEvent]) -> tuple[dict[str, Any], ...]:
 def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: Decision,
                    extra_events: list[Event] | None = None) -> tuple[StoredCase, list[ChainedEvent]]:
     """Write one decision on ``case`` as read: events (hash-chained), the case (compare-and-set on its
-    version), timers, outbox. Returns the case as saved and the events written."""
+    version), timers, outbox (the workflow's notifications, then what subscribers and the resident are
+    sent: :mod:`.outbound`). Returns the case as saved and the events written."""
     events = list(extra_events or []) + list(decision.events)
     snap, escalation_unit = _route_escalation(svc, case, decision, events)
     _refuse_unstorable(case, snap, events)
@@ -56,8 +58,9 @@ def apply_decision(svc: Services, uow: UnitOfWork, case: StoredCase, decision: D
     if case.first_response_at is None:
         first_response = next((f.occurred_at for f in facts if f.kind == "response" and f.role == "lead"),
                               None)
+    notifications = decision.notifications + tuple(outbound(svc, uow, case, snap, chained))
     saved = uow.cases.save(case, CaseUpdate(
-        snap, tuple(chained), decision.schedule, decision.cancel, decision.notifications, svc.clock.now(),
+        snap, tuple(chained), decision.schedule, decision.cancel, notifications, svc.clock.now(),
         escalation_unit, first_response, tuple(facts)))
     return saved, chained
 
