@@ -21,6 +21,7 @@ from .processes import scheduler, worker
 from .serve import serve
 from .report import report_app
 from .stats import stats_app
+from .users import users_app
 from .workflows import workflows_app
 
 __all__ = ["app", "main"]
@@ -33,6 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(stats_app, name="stats")
 app.add_typer(report_app, name="report")
+app.add_typer(users_app, name="users")
 
 
 def _version(value: bool) -> None:

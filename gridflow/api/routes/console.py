@@ -242,13 +242,22 @@ def closed_cases(request: Request) -> Response:
 
 # --- the case page ---------------------------------------------------------------------------
 
+#: Event data the timeline leaves out: the event's label and the page already say it.
+_QUIET = frozenset({"action", "kind", "from_state", "state", "workflow"})
+
+
 def _timeline(events: list[Any]) -> list[dict[str, Any]]:
     """Events with the time since the one before."""
     out, prev = [], None
     for e in events:
         at: datetime = e.at
+        data = dict(e.data or {})
+        payload = data.pop("payload", None)
+        if isinstance(payload, dict):  # what the actor entered, shown beside what the engine recorded
+            data = {**payload, **data}
+        shown = {k: v for k, v in data.items() if k not in _QUIET and v not in (None, "", [], {})}
         out.append({"e": e, "after_s": (at - prev).total_seconds() if prev is not None else None,
-                    "fields": {k: v for k, v in (e.data or {}).items() if v not in (None, "", [], {})}})
+                    "fields": shown})
         prev = at
     return out
 
