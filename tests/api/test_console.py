@@ -278,3 +278,11 @@ def test_no_console_page_loads_anything_from_outside_the_app(api, case):
             if attr == "src" or url.startswith("/static/"):
                 assert client.get(url).status_code == 200, url
     assert 'src="/static/console/console.js"' in pages[0].text
+
+
+def test_a_session_ends_after_its_absolute_lifetime_however_busy(api, clock):
+    client = signed_in(api, "demo-community")
+    for _ in range(25):  # a request every 29 minutes for 12 hours and more
+        clock.advance(timedelta(minutes=29))
+        status = client.get("/", follow_redirects=False).status_code
+    assert status == 303
