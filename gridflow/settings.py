@@ -112,7 +112,8 @@ class Settings(BaseSettings):
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs GRIDFLOW_DATABASE_URL pointing at PostgreSQL, not SQLite")
             if self.seed_demo:
-                raise ValueError("set GRIDFLOW_SEED_DEMO=false in production: demo users have known tokens")
+                raise ValueError("set GRIDFLOW_SEED_DEMO=false in production: demo users have known tokens "
+                                 "and a known password")
         return self
 
     @property
