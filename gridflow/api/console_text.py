@@ -22,6 +22,13 @@ EVENT_LABELS: Mapping[str, tuple[str, str]] = {
     "DeadlineStarted": ("开始计时", "Deadline started"),
     "DeadlineWarned": ("临期预警", "Deadline warning"),
     "DeadlineBreached": ("超期", "Deadline breached"),
+    "DeadlineStopped": ("停止计时", "Deadline stopped"),
+    "DeadlinePaused": ("暂停计时", "Deadline paused"),
+    "DeadlineResumed": ("恢复计时", "Deadline resumed"),
+    "DeadlineExtended": ("延期", "Deadline extended"),
+    "DeadlineRetimed": ("重新计时", "Deadline retimed"),
+    "BreachActionRefused": ("超期处置未能执行", "Breach action refused"),
+    "EscalationRouted": ("升级转交", "Escalation routed"),
     "CaseEscalated": ("升级", "Escalated"),
     "CaseSupervised": ("督办", "Supervised"),
     "SupervisionOrderIssued": ("下达督办单", "Supervision order issued"),
@@ -49,6 +56,11 @@ FIELD_LABELS: Mapping[str, tuple[str, str]] = {
     "result": ("办理结果", "Result"), "notes": ("备注", "Notes"), "unit": ("单位", "Unit"),
     "comment": ("备注", "Comment"), "answer": ("答复", "Answer"), "reply": ("答复", "Reply"),
     "duration": ("时长", "Duration"), "department": ("承办部门", "Department"),
+    "due_at": ("期限", "Due"), "timer": ("时限", "Deadline"), "to_state": ("转入", "To"),
+    "from_unit": ("原单位", "From unit"), "to_unit": ("转至", "To unit"), "category": ("类别", "Category"),
+    "co_handlers": ("协办部门", "Co-handlers"), "rating": ("评价", "Rating"), "channel": ("渠道", "Channel"),
+    "origin_unit": ("上报网格", "Reported in"), "to_level": ("升至", "To level"),
+    "reason_code": ("原因", "Reason"),
 }
 
 LIGHTS: Mapping[str, tuple[str, str]] = {
@@ -123,6 +135,11 @@ class Text:
 
     def light(self, light: str | None) -> str:
         return self._pick(LIGHTS.get(light or "none", LIGHTS["none"]))
+
+    def key(self, name: str) -> str:
+        """An event data key, as a label where one is known."""
+        pair = FIELD_LABELS.get(name)
+        return self._pick(pair) if pair else name
 
     def field(self, spec: Any) -> str:
         if spec.label is not None:

@@ -286,3 +286,11 @@ def test_a_session_ends_after_its_absolute_lifetime_however_busy(api, clock):
         clock.advance(timedelta(minutes=29))
         status = client.get("/", follow_redirects=False).status_code
     assert status == 303
+
+
+def test_the_timeline_shows_recorded_instants_in_local_time_and_units_by_name(api, case):
+    api.ok("demo-community", case, "dispatch", {"department": "dept-housing"})
+    page = signed_in(api, "demo-housing").get(f"/cases/{case}").text
+    timeline = page[page.index('class="timeline"'):]
+    assert "T06:00:00+00:00" not in timeline and "期限: 2026-09-30 14:00" in timeline  # 4 working hours
+    assert "承办部门: 区住建局" in timeline and "department:" not in timeline

@@ -78,7 +78,7 @@ def render(request: Request, template: str, status: int = 200, session: sessions
     response = TEMPLATES.TemplateResponse(request, template, {
         "t": text, "lang": lang, "local": local, "span": lambda s: span(s, lang), "session": session,
         "caller": session.caller if session else None, "csrf": session.csrf_token if session else "",
-        "path": request.url.path, "show": _show, **context}, status_code=status)
+        "path": request.url.path, "show": _shower(_svc(request)), **context}, status_code=status)
     response.headers.update(SECURITY_HEADERS)
     if request.query_params.get("lang") in LANGS:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True,
@@ -86,9 +86,22 @@ def render(request: Request, template: str, status: int = 200, session: sessions
     return response
 
 
-def _show(value: Any) -> str:
-    """An event's value as text (Chinese kept as it is; the template escapes it)."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+def _shower(svc):
+    def show(value: Any) -> str:
+        """An event's value as text: instants on the local wall clock, unit codes as names, Chinese kept
+        as it is (the template escapes it)."""
+        if isinstance(value, str):
+            if _ISO.match(value):
+                try:
+                    return local(value)
+                except ValueError:
+                    return value
+            unit = svc.units.get(value)
+            return unit.name if unit is not None else value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return "、".join(show(v) for v in value)
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return show
 
 
 def _to_signin() -> RedirectResponse:
@@ -243,7 +256,9 @@ def closed_cases(request: Request) -> Response:
 # --- the case page ---------------------------------------------------------------------------
 
 #: Event data the timeline leaves out: the event's label and the page already say it.
-_QUIET = frozenset({"action", "kind", "from_state", "state", "workflow"})
+_QUIET = frozenset({"action", "kind", "from_state", "state", "workflow", "deadline", "calendar", "met",
+                    "used_s", "allowed_s", "unit", "duration"})
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def _timeline(events: list[Any]) -> list[dict[str, Any]]:
