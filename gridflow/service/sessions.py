@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import select
@@ -126,26 +127,33 @@ def sign_in(svc: Services, throttle: Throttle, address: str, *, user_id: str = "
 
 
 def resume(svc: Services, session_id: str | None) -> Session | None:
-    """The live session a cookie names (None when unknown, revoked, idle too long or past its end)."""
+    """The live session a cookie names (None when unknown, revoked, idle too long or past its end).
+
+    A read; the last-seen time is written at most once a minute per session, in a short write of its own,
+    so browsing takes no write lock."""
     if not session_id or len(session_id) > 200:
         return None
     now = svc.clock.now()
     idle = timedelta(minutes=svc.settings.session_idle_minutes)
-    with svc.uow() as uow:
-        row = uow.session.get(ConsoleSession, hash_token(session_id))
+    key = hash_token(session_id)
+    with svc.uow(write=False) as uow:
+        row = uow.session.get(ConsoleSession, key)
         if (row is None or row.revoked_at is not None or row.expires_at <= now
                 or row.last_seen_at + idle <= now):
             return None
         user = uow.session.get(User, row.user_id)
         if user is None or not user.active:
             return None
-        if now - row.last_seen_at >= _TOUCH_EVERY:
-            row.last_seen_at = now
-            uow.session.add(row)
+        stale = now - row.last_seen_at >= _TOUCH_EVERY
+        session = Session(Caller(user.id, user.role, user.unit_code, user.name, expires_at=row.expires_at),
+                          row.csrf_token)
+    if stale:
+        with svc.uow() as uow:
+            uow.session.execute(sa.update(ConsoleSession).where(ConsoleSession.id_hash == key,
+                                                                ConsoleSession.last_seen_at < now)
+                                .values(last_seen_at=now))
             uow.commit()
-        csrf = row.csrf_token
-        caller = Caller(user.id, user.role, user.unit_code, user.name, expires_at=row.expires_at)
-    return Session(caller, csrf)
+    return session
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
