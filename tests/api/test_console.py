@@ -264,7 +264,7 @@ def test_pages_are_chinese_by_default_and_english_on_request(api, case):
     assert "Sign in" in english.text and "登录" not in english.text.replace(">中文<", "")
     assert sign_in(client, key="demo-community").status_code == 303
     board = client.get("/").text  # the choice is remembered
-    assert "Worklist" in board and "待办案件" not in board
+    assert "Worklist" in board and "待办案件" not in board and "待研判" not in board
     assert "待办案件" in client.get("/", params={"lang": "zh"}).text
 
 

@@ -78,12 +78,21 @@ def render(request: Request, template: str, status: int = 200, session: sessions
     response = TEMPLATES.TemplateResponse(request, template, {
         "t": text, "lang": lang, "local": local, "span": lambda s: span(s, lang), "session": session,
         "caller": session.caller if session else None, "csrf": session.csrf_token if session else "",
-        "path": request.url.path, "show": _shower(_svc(request)), **context}, status_code=status)
+        "path": request.url.path, "show": _shower(_svc(request)),
+        "state_label": _state_labeller(_svc(request), text), **context}, status_code=status)
     response.headers.update(SECURITY_HEADERS)
     if request.query_params.get("lang") in LANGS:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True,
                             secure=_secure(request))
     return response
+
+
+def _state_labeller(svc, text: Text):
+    def state_label(case: Any) -> str:
+        """A case's state in the page's language (summaries carry only the Chinese label)."""
+        st = svc.catalog.get(case.workflow, case.workflow_version).states.get(case.state)
+        return text.label(st.label, case.state_label) if st is not None else case.state_label
+    return state_label
 
 
 def _shower(svc):
