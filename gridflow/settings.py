@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     shutdown_grace: int = Field(10, ge=0)
     #: Largest request body accepted, in bytes (413 ``payload_too_large`` above it, before any parsing).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    #: Console sessions end after this many minutes without a request (idle) and this many hours after
+    #: sign-in however busy (absolute).
+    session_idle_minutes: float = Field(30.0, gt=0)
+    session_absolute_hours: float = Field(12.0, gt=0)
+    #: Mark the console's session cookie ``Secure``: ``auto`` when the request came over https (behind a
+    #: TLS proxy, run uvicorn with ``--proxy-headers``), ``always`` or ``never``.
+    session_cookie_secure: Literal["auto", "always", "never"] = "auto"
     log_json: bool = False
     log_level: str = "INFO"
 
@@ -146,7 +153,8 @@ class Settings(BaseSettings):
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs GRIDFLOW_DATABASE_URL pointing at PostgreSQL, not SQLite")
             if self.seed_demo:
-                raise ValueError("set GRIDFLOW_SEED_DEMO=false in production: demo users have known tokens")
+                raise ValueError("set GRIDFLOW_SEED_DEMO=false in production: demo users have known tokens "
+                                 "and a known password")
         return self
 
     @property

@@ -85,6 +85,8 @@ class User(SQLModel, table=True):
     unit_code: Optional[str] = Field(default=None, foreign_key="units.code", index=True, max_length=64)
     phone: Optional[str] = Field(default=None, max_length=32)
     active: bool = True
+    #: argon2 hash of the console password (None: this user signs in with an API key only).
+    password_hash: Optional[str] = Field(default=None, max_length=255)
 
 
 class ApiKey(SQLModel, table=True):
@@ -97,6 +99,20 @@ class ApiKey(SQLModel, table=True):
     revoked_at: Optional[datetime] = _ts(nullable=True)
     #: After this instant the key authenticates as nothing (no expiry when unset).
     expires_at: Optional[datetime] = _ts(nullable=True)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console browser: the cookie holds the session id, the table only its hash."""
+
+    __tablename__ = "console_sessions"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    last_seen_at: datetime = _ts(nullable=False)
+    #: The absolute end of the session, however busy it is.
+    expires_at: datetime = _ts(nullable=False)
+    revoked_at: Optional[datetime] = _ts(nullable=True)
 
 
 class WorkflowVersion(SQLModel, table=True):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from fastapi.openapi.utils import get_openapi
 
@@ -24,9 +26,11 @@ from .deps import CallerCache
 from .limits import ROUTE_BODY_LIMITS, BodyLimit
 from .live import EventHub
 from .metrics import Metrics, RequestTimer
-from .routes import admin, board, care, cases, catalog, channels, clock, ops, stats, workflows
+from .routes import admin, board, care, cases, catalog, channels, clock, console, ops, stats, workflows
 
 log = logging.getLogger(__name__)
+#: The console's own scripts and styles (nothing is loaded from outside the app).
+STATIC = Path(__file__).resolve().parent / "static"
 DESCRIPTION = """
 gridflow moves community cases through their lifecycle — grid report, community triage,
 department response, resident feedback, review — with deadlines on working-time calendars
@@ -91,8 +95,9 @@ def create_app(app: App | None = None, settings: Settings | None = None, *,
     api.state.callers = CallerCache()
     api.state.seen_cases = seen_cases
     errors.install(api)
-    for module in (workflows, catalog, cases, board, stats, care, admin, clock, ops, channels):
+    for module in (workflows, catalog, cases, board, stats, care, admin, clock, ops, channels, console):
         api.include_router(module.router)
+    api.mount("/static/console", StaticFiles(directory=STATIC), name="console-static")
     api.add_middleware(BodyLimit, max_bytes=app.settings.max_body_bytes, routes=ROUTE_BODY_LIMITS)
     api.add_middleware(RequestTimer, metrics=metrics)  # outermost: it times refused bodies too
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]

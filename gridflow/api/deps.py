@@ -15,6 +15,7 @@ from ..bootstrap import App
 from ..service.auth import Caller, authenticate_attempt, require_admin
 from ..service.context import Services
 from ..service.scopes import SeenCases
+from ..service.sessions import COOKIE as SESSION_COOKIE, resume
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="An API key issued by an admin (demo: `demo-community`, …)")
@@ -132,11 +133,25 @@ async def get_optional_caller(request: Request, svc: ServicesDep,
     return await get_caller(request, svc, api_key, credentials)
 
 
+async def get_stream_caller(request: Request, svc: ServicesDep,
+                            api_key: Annotated[str | None, Security(api_key_header)] = None,
+                            credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                   Security(bearer)] = None) -> Caller:
+    """The caller of a read-only stream: an API key, or else the console's session cookie (a browser's
+    ``EventSource`` sends no headers of its own)."""
+    if not _token(api_key, credentials) and request.cookies.get(SESSION_COOKIE):
+        session = await run_in_threadpool(resume, svc, request.cookies.get(SESSION_COOKIE))
+        if session is not None:
+            return session.caller
+    return await get_caller(request, svc, api_key, credentials)
+
+
 async def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     require_admin(caller)
     return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+StreamCallerDep = Annotated[Caller, Depends(get_stream_caller)]
 OptionalCallerDep = Annotated[Caller | None, Depends(get_optional_caller)]
 AdminDep = Annotated[Caller, Depends(get_admin)]

@@ -24,6 +24,7 @@ from .processes import scheduler, worker
 from .serve import serve
 from .report import report_app
 from .stats import stats_app
+from .users import users_app
 from .workflows import workflows_app
 
 __all__ = ["app", "main"]
@@ -39,6 +40,7 @@ app.add_typer(stats_app, name="stats")
 app.add_typer(report_app, name="report")
 app.add_typer(org_app, name="org")
 app.add_typer(care_app, name="care")
+app.add_typer(users_app, name="users")
 
 
 def _version(value: bool) -> None:

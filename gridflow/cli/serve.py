@@ -92,7 +92,7 @@ def server_limits(config) -> dict:
 def _banner(gf) -> None:
     from .. import __version__
     from ..service.admin import user_for_token
-    from ..demo.seed import USERS
+    from ..demo.seed import DEMO_PASSWORD, USERS
 
     s = gf.settings
     base = f"http://{s.host}:{s.port}"
@@ -116,3 +116,5 @@ def _banner(gf) -> None:
     if table.row_count:
         console.print(table)
         console.print(f"try:  curl -H 'X-API-Key: demo-community' {base}/api/v1/worklist")
+        console.print(f"console: sign in at {base}/ as a user above (e.g. cd-1) with the demo password "
+                      f"{DEMO_PASSWORD!r}, or with its key")

@@ -36,6 +36,11 @@ USERS = [
     ("op-1", "12345 话务员", "hotline_operator", "370602", "demo-hotline"),
     ("res-1", "居民 李明", "resident", "37060200100101", "demo-resident"),
 ]
+#: The console password of every demo staff user (embedded demo only: production refuses the demo seed).
+DEMO_PASSWORD = "gridflow-demo"
+#: Its argon2 hash, computed once (hashing at every seed would cost half a second).
+DEMO_PASSWORD_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$MfQIZM7X4gskT1GR3MYBMQ$"
+                      "y8q39zAee6UQiqwzUZLHV9dmrgypsiwB2a5z381qwe8")
 ORIGIN = (121.39, 37.53)  # lon, lat near Zhifu district
 GRID = 0.004  # degrees per grid side
 
@@ -77,7 +82,8 @@ def seed_demo(svc: Services) -> bool:
         record_org_plan(svc, uow, plan, actor="demo-seed")
         now = svc.clock.now()
         for uid, name, role, unit, token in USERS:
-            uow.session.add(User(id=uid, name=name, role=role, unit_code=unit))
+            uow.session.add(User(id=uid, name=name, role=role, unit_code=unit,
+                                 password_hash=DEMO_PASSWORD_HASH if role != "resident" else None))
             uow.session.flush()
             uow.session.add(ApiKey(user_id=uid, key_hash=hash_token(token), label="demo", created_at=now))
         uow.commit()

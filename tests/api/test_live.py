@@ -158,11 +158,12 @@ def test_unexpected_errors_are_500_problems_without_internals(api, monkeypatch):
     assert "secret" not in r.text
 
 
-def test_workflow_definition_and_console_are_served(api):
+def test_workflow_definition_is_served_and_the_console_asks_to_sign_in(api):
     wf = api.client.get("/api/v1/workflows/grid_event").json()
     assert wf["initial"] == "reported" and wf["escalation"] == ["community", "street", "district", "city"]
     dispatch = next(a for a in wf["actions"] if a["name"] == "dispatch")
     assert dispatch["label"] == {"zh": "派遣", "en": "Dispatch"} and dispatch["fields"][0]["type"] == "unit"
     assert "name: grid_event" in wf["source_yaml"]
-    page = api.client.get("/")
-    assert page.status_code == 200 and "gridflow" in page.text and "/api/v1/worklist" in page.text
+    page = api.client.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/signin"
+    assert 'action="/signin"' in api.client.get("/signin").text

@@ -88,10 +88,11 @@ def test_gridflow_serve_starts_the_embedded_default_with_demo_tokens(served):
                          json={"category": "C0501", "title": "楼道漏水", "unit": "37060200100101"}).json()
     worklist = httpx.get(f"{base}/api/v1/worklist", headers={"X-API-Key": "demo-community"}).json()["data"]
     assert created["number"] in [c["number"] for c in worklist]
-    assert "/api/v1/worklist" in httpx.get(f"{base}/").text
+    assert 'action="/signin"' in httpx.get(f"{base}/", follow_redirects=True).text  # the console
     assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "gridflow"
     assert (cwd / "gridflow.db").exists()
     proc.send_signal(signal.SIGINT)
     output = proc.communicate(timeout=20)[0]
     assert proc.returncode == 0, output
     assert f"{base}/docs" in output and "demo-community" in output and "demo-housing" in output
+    assert "gridflow-demo" in output  # the console's demo password

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ...service import lists
 from . import API_PREFIX
-from ..deps import CallerDep, ServicesDep
+from ..deps import CallerDep, ServicesDep, StreamCallerDep
 from ..errors import responses
 from ..live import open_stream
 from ..schemas import CasesPublic
@@ -36,12 +36,13 @@ def worklist(svc: ServicesDep, caller: CallerDep,
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
           "description": "`case` events: {number, state, version, holder_unit, events[…]}"},
     **responses(401, 422, 429, s429="rate_limited: too many streams open for these credentials")})
-async def events(request: Request, svc: ServicesDep, caller: CallerDep,
+async def events(request: Request, svc: ServicesDep, caller: StreamCallerDep,
                  limit: Annotated[int | None, Query(ge=1, le=100_000,
                                                     description="close after N events")] = None,
                  heartbeat: Annotated[float, Query(ge=0.05, le=60)] = 15.0) -> StreamingResponse:
     """Committed case changes as they happen, only for cases the caller may see, contacts masked by role.
-    A caller holds at most ``GRIDFLOW_SSE_STREAMS_PER_CALLER`` streams at once (429 beyond)."""
+    The console's session cookie serves as credentials here too. A caller holds at most
+    ``GRIDFLOW_SSE_STREAMS_PER_CALLER`` streams at once (429 beyond)."""
     hub = request.app.state.hub
     body = open_stream(hub, svc, caller, cap=svc.settings.sse_streams_per_caller, limit=limit,
                        heartbeat=heartbeat, is_disconnected=request.is_disconnected)

@@ -1,11 +1,9 @@
-"""Operations: health for load balancers, metrics for Prometheus, and the small web console."""
+"""Operations: health for load balancers and metrics for Prometheus (the console: ``routes.console``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ... import __version__
@@ -14,7 +12,6 @@ from ..deps import AppDep
 from ..schemas import HealthPublic
 
 router = APIRouter(tags=["operations"])
-STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 @router.get("/healthz", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
@@ -42,7 +39,3 @@ async def metrics(request: Request) -> Response:
     body = await run_in_threadpool(request.app.state.metrics.render)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-
-@router.get("/", include_in_schema=False)
-def console() -> FileResponse:
-    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
