@@ -60,6 +60,8 @@ MONTH = (date(2026, 10, 1), date(2026, 10, 31))
 YEAR = ((rd.NOW.astimezone(LOCAL_ZONE) - timedelta(days=365)).date(), (rd.NOW.astimezone(LOCAL_ZONE)
                                                                       - timedelta(days=1)).date())
 PAGE = 50
+#: The fewest timed calls of a read, whatever its time budget.
+MIN_CALLS = 5
 #: Reads whose growth counts in RESULT growth.
 GROWTH_READS = ("worklist_department", "worklist_community", "list_filtered", "stats_month", "stats_year")
 
@@ -84,16 +86,21 @@ class Timing:
     rows: int = 0
 
     @classmethod
-    def of(cls, fn: Callable[[int], int], calls: int, warm: int = 2) -> "Timing":
+    def of(cls, fn: Callable[[int], int], calls: int, budget_s: float, warm: int = 2) -> "Timing":
+        """``calls`` timed calls after ``warm`` untimed ones; a read slower than ``budget_s`` in all
+        stops early, after at least MIN_CALLS (its p99 is then the worst of those)."""
         rows = 0
         for i in range(warm):
             rows = fn(i)
-        samples = []
+        samples: list[float] = []
+        start = time.perf_counter()
         for i in range(calls):
             t0 = time.perf_counter()
             rows = fn(i)
             samples.append((time.perf_counter() - t0) * 1000)
-        return cls(pct(samples, 0.5), pct(samples, 0.99), calls, rows)
+            if len(samples) >= MIN_CALLS and time.perf_counter() - start > budget_s:
+                break
+        return cls(pct(samples, 0.5), pct(samples, 0.99), len(samples), rows)
 
 
 @dataclass
@@ -140,13 +147,13 @@ class Bench:
         month_filter = CaseFilter(reported_from=m_from, reported_to=m_to)
         return [
             Read("worklist_department", "worklist, department (dh-urban, 50 most urgent)",
-                 lambda i: worklist(svc, DEPARTMENT, PAGE), lambda i: self.hand_worklist_department(),
+                 lambda i: _cases(worklist(svc, DEPARTMENT, PAGE)), lambda i: self.hand_worklist_department(),
                  lambda r: [c.number for c in r]),
             Read("worklist_community", "worklist, community (cd-1 at 海港社区, 50 most urgent)",
-                 lambda i: worklist(svc, COMMUNITY, PAGE), lambda i: self.hand_worklist_community(),
+                 lambda i: _cases(worklist(svc, COMMUNITY, PAGE)), lambda i: self.hand_worklist_community(),
                  lambda r: [c.number for c in r]),
             Read("list_filtered", "case list, street's open cases in stage response, first page",
-                 lambda i: list_cases(svc, STREET, LIST_FILTER, limit=PAGE).data,
+                 lambda i: _cases(list_cases(svc, STREET, LIST_FILTER, limit=PAGE)),
                  lambda i: self.hand_list(), lambda r: [c.number for c in r]),
             Read("stats_month", "/stats/sla, one street, one month (October)",
                  lambda i: sla_stats(svc, SUPERVISOR, STREET_CODE, *MONTH),
@@ -218,6 +225,11 @@ class Bench:
                       "ORDER BY e.seq", n=number)
 
 
+def _cases(result: Any) -> list[Any]:
+    """The cases of a page (``.data``) or of a plain list: worklists may return pages with cursors."""
+    return list(getattr(result, "data", result))
+
+
 def _bind_ts(at: datetime, pg: bool) -> Any:
     from datetime import timezone
 
@@ -272,7 +284,8 @@ def sample_numbers(engine: sa.Engine, n: int = 100) -> list[str]:
                 "SELECT number FROM cases LIMIT 5")]
 
 
-def measure(url: str, calls: int, only: set[str] | None = None, log=print) -> dict[str, Measured]:
+def measure(url: str, calls: int, only: set[str] | None = None, log=print, budget_s: float = 60.0
+            ) -> dict[str, Measured]:
     app = open_app(url)
     svc = app.services
     engine = svc.db.read_engine
@@ -285,11 +298,11 @@ def measure(url: str, calls: int, only: set[str] | None = None, log=print) -> di
             n = min(calls, read.calls) if read.calls else calls
             service_result, hand_result = read.service(0), read.hand(0)
             same = read.key(service_result) == _hand_key(read, hand_result)
-            s = Timing.of(lambda i: read.rows(read.service(i)), n)
-            h = Timing.of(lambda i: len(read.hand(i)), n)
+            s = Timing.of(lambda i: read.rows(read.service(i)), n, budget_s)
+            h = Timing.of(lambda i: len(read.hand(i)), n, budget_s)
             out[read.name] = Measured(read.name, s, h, same)
-            log(f"  {read.name:20s} service p50 {s.p50_ms:9.2f} p99 {s.p99_ms:9.2f} ms | hand p50 "
-                f"{h.p50_ms:8.2f} ms | ratio {out[read.name].ratio:5.2f} | {s.rows} rows"
+            log(f"  {read.name:20s} service p50 {s.p50_ms:9.2f} p99 {s.p99_ms:9.2f} ms ({s.calls} calls) | "
+                f"hand p50 {h.p50_ms:8.2f} ms ({h.calls}) | ratio {out[read.name].ratio:5.2f} | {s.rows} rows"
                 + ("" if same else "  (hand-written rows DIFFER)"))
     finally:
         app.close()
@@ -464,7 +477,7 @@ def table(db_name: str, by_size: dict[int, dict[str, Measured]]) -> list[str]:
     sizes = sorted(by_size)
     lo, hi = sizes[0], sizes[-1]
     head = [f"{db_name} {lo:,} p99"] + ([f"{hi:,} p99", "growth"] if hi != lo else [])
-    head += [f"hand-written p50 at {hi:,}", "ratio hand/service"]
+    head += [f"hand-written p50 at {hi:,}", "ratio hand/service", f"calls at {hi:,}"]
     lines = ["| read | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for name in PARAGRAPHS:
         if name not in by_size[hi]:
@@ -475,7 +488,8 @@ def table(db_name: str, by_size: dict[int, dict[str, Measured]]) -> list[str]:
             cells += [_fmt_ms(m_hi.service.p99_ms),
                       f"{m_hi.service.p99_ms / m_lo.service.p99_ms:.1f}×" if m_lo else "—"]
         cells += [_fmt_ms(m_hi.hand.p50_ms),
-                  f"{m_hi.ratio:.2f}" + ("" if m_hi.same_rows else " (rows differ)")]
+                  f"{m_hi.ratio:.2f}" + ("" if m_hi.same_rows else " (rows differ)"),
+                  f"{m_hi.service.calls}/{m_hi.hand.calls}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     ex = by_size[hi].get("export_month")
     if ex is not None and ex.service.rows:
@@ -524,6 +538,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--budget", type=float, default=60.0,
+                        help="seconds per read and side: a slower read stops early (after at least 5 calls)")
     parser.add_argument("--explain", action="store_true", help="write docs/read-plans.md")
     parser.add_argument("--fresh", action="store_true", help="regenerate the cached datasets")
     parser.add_argument("--postgres", default=PG_DEFAULT, help="server URL (its database is not used)")
@@ -541,13 +557,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{db_name} {size:,}: preparing dataset", flush=True)
             ds = rd.ensure(url, size, fresh=args.fresh, log=lambda m: print(m, flush=True))
             print(f"{db_name} {size:,}: {ds.describe()}", flush=True)
-            results.setdefault(db_name, {})[size] = measure(url, args.calls, only)
+            results.setdefault(db_name, {})[size] = measure(url, args.calls, only, budget_s=args.budget)
             if args.explain and size == max(sizes):
                 captured = capture(url)
                 plans[db_name] = (size, {name: explain(url, stmts) for name, stmts in captured.items()})
     print()
-    print(f"Warm, {args.calls} calls per read (export: 3), p50/p99 of wall time per call; shared machine: "
-          "noisy.")
+    print(f"Warm, {args.calls} calls per read (export: 3; a read slower than {args.budget:.0f} s in all "
+          f"stops after at least {MIN_CALLS}: see the calls column), p50/p99 of wall time per call; shared "
+          "machine: noisy.")
     print(f"Filters: list = {LIST_FILTER}; stats month {MONTH[0]}..{MONTH[1]}, year {YEAR[0]}..{YEAR[1]}.")
     for db_name, by_size in results.items():
         print()
