@@ -174,6 +174,10 @@ def ensure(url: str, size: int, *, fresh: bool = False, template_days: int = TEM
             if upgraded:
                 log(f"  cached dataset at revision {current}, upgrading to {head} in place")
                 db.upgrade()
+                if meta.get("summary") != SERVICE_SUMMARY and _service_rebuild() is not None:
+                    log("  the service can rebuild unit_day_stats now: replacing the stand-in rows")
+                    meta["summary"] = _summarise(db, db.write_engine)
+                    _write_meta(url, meta)
                 analyze(db)
         finally:
             db.dispose()
@@ -182,7 +186,8 @@ def ensure(url: str, size: int, *, fresh: bool = False, template_days: int = TEM
     t0 = time.perf_counter()
     counts = generate(url, size, template_days=template_days, log=log)
     elapsed = time.perf_counter() - t0
-    _write_meta(url, {"fingerprint": fp, **counts, "generated_s": round(elapsed, 1)})
+    _write_meta(url, {"fingerprint": fp, **counts, "generated_s": round(elapsed, 1),
+                      "summary": SERVICE_SUMMARY if _service_rebuild() is not None else STAND_IN_SUMMARY})
     return Dataset(url, size, counts["cases"], counts["events"], counts["open"], elapsed)
 
 
@@ -467,10 +472,19 @@ def generate(url: str, size: int, *, template_days: int = TEMPLATE_DAYS, log=pri
     return {"cases": int(cases), "open": int(open_), "events": int(events), "templates": n_templates}
 
 
-def _summarise(db: Database, engine: sa.Engine) -> str:
+SERVICE_SUMMARY = "service.stats.rebuild_summary"
+STAND_IN_SUMMARY = "stand-in: INSERT … SELECT … GROUP BY over case_facts through engine.tallies.tally"
+
+
+def _service_rebuild():
     from gridflow.service import stats
 
-    rebuild = getattr(stats, "rebuild_summary", None)
+    return getattr(stats, "rebuild_summary", None)
+
+
+def _summarise(db: Database, engine: sa.Engine) -> str:
+    """Fill unit_day_stats from case_facts: the service's rebuild when it has one, else the stand-in."""
+    rebuild = _service_rebuild()
     if rebuild is not None:
         app = bootstrap(Settings(database_url=db.url, environment="test"), ManualClock(NOW), runner="none",
                         seed=False)
@@ -478,10 +492,10 @@ def _summarise(db: Database, engine: sa.Engine) -> str:
             rebuild(app.services)
         finally:
             app.close()
-        return "service.stats.rebuild_summary"
+        return SERVICE_SUMMARY
     with engine.connect() as conn:
         conn.exec_driver_sql("DELETE FROM unit_day_stats")
         conn.exec_driver_sql(_summary_sql(conn))
         conn.commit()
-    return "stand-in: INSERT … SELECT … GROUP BY over case_facts through engine.tallies.tally"
+    return STAND_IN_SUMMARY
 

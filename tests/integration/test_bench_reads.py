@@ -43,3 +43,23 @@ def test_read_bench_generates_its_district_and_every_read_matches_its_hand_writt
     assert set(captured) == set(reads.PARAGRAPHS) and all(captured.values())
     plans = reads.explain(db_url, captured["worklist_department"])
     assert plans and all(plan for _sql, _params, plan in plans)
+
+
+def test_read_bench_upgrades_a_cached_dataset_behind_the_schema_in_place_instead_of_regenerating(tmp_path):
+    from alembic import command
+
+    from gridflow.adapters.db import Database
+
+    url = f"sqlite:///{tmp_path / 'reads.db'}"
+    first = read_dataset.ensure(url, SIZE, template_days=2, log=lambda _m: None)
+    db = Database(url)
+    try:
+        command.downgrade(db.alembic_config(), "-1")
+        assert db.schema_status()[0] != db.schema_status()[1]
+
+        again = read_dataset.ensure(url, SIZE, template_days=2, log=lambda _m: None)
+
+        assert first.generated_s is not None and again.generated_s is None and again.upgraded
+        assert db.schema_status()[0] == db.schema_status()[1]
+    finally:
+        db.dispose()
