@@ -39,7 +39,7 @@ from gridflow.adapters.db import Database
 from gridflow.adapters.orm import CaseRow, EventRow, FactRow, TimerRow
 from gridflow.bootstrap import bootstrap
 from gridflow.demo.city import DEFAULT_START, DemoConfig, run_demo
-from gridflow.demo.seed import COMMUNITIES, STREETS
+from gridflow.demo.seed import COMMUNITIES
 from gridflow.engine.case import Actor
 from gridflow.engine.clock import ManualClock
 from gridflow.engine.errors import GridflowError
@@ -256,7 +256,7 @@ def _plan(templates: list[tuple[int, bool, int]], first_id: int, n: int, seed: i
 def _unit_map() -> list[tuple[int, str, str]]:
     """(permutation, code, code it becomes): 12 permutations of the demo's areas that keep every grid in
     its community and every community in its street (swap streets, swap communities, rotate grids)."""
-    streets = [code for code, _ in STREETS]
+    streets = list(COMMUNITIES)  # the two streets of the first four communities
     rows = []
     for rot in range(12):
         s_swap, c_swap, g_shift = rot % 2, (rot // 2) % 2, rot // 4
