@@ -218,6 +218,9 @@ def events_for(caller: Caller | None, events: Iterable[Mapping[str, Any]], *,
             e = {**e, "data": mask_value(e.get("data") or {})}
         else:
             e = dict(e)
+        if hide_actor is not None and "on_behalf_of_name" in e["data"]:
+            # even masked (张*), the name a hotline operator logged would give the reporter away
+            e["data"] = {k: v for k, v in e["data"].items() if k != "on_behalf_of_name"}
         reporter_did = hide_actor is not None and e.get("actor") == hide_actor
         if reporter_did and (in_report or e.get("role") == "resident"):
             e["actor"] = CONFIDENTIAL_ACTOR

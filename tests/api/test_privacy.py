@@ -125,6 +125,7 @@ def test_a_confidential_reporter_is_shown_to_no_handling_unit(api, confidential,
     assert dispatched["actor"] == "op-1"  # the operator stays accountable for what it does afterwards
     text = json.dumps([case, history], ensure_ascii=False)
     assert "张伟" not in text and "13512345678" not in text
+    assert "on_behalf_of_name" not in json.dumps(history)  # not even the masked surname (张*)
     export = api.get(token, "/exports/cases").content.decode("utf-8-sig")
     (row,) = [r for r in csv.DictReader(io.StringIO(export)) if r["number"] == number]
     assert (row["reporter_name"], row["reporter_phone"]) == ("", "")
