@@ -399,7 +399,7 @@ PARAGRAPHS = {
     "worklist_department":
         "A department handler's worklist: open cases its unit holds with the handler role, most urgent "
         "first, plus its open co-handling parts (a second query). It stays flat only if the database can "
-        "walk an index on (holder_unit, closed, due_at) in order and stop after 50 rows, without sorting "
+        "walk an index of open cases on (holder_unit, due_at, id) in order and stop after 50 rows, without sorting "
         "the unit's whole open backlog.",
     "worklist_community":
         "A community dispatcher's worklist: its scope is an OR over community_code, holder_unit and "
