@@ -399,8 +399,8 @@ PARAGRAPHS = {
     "worklist_department":
         "A department handler's worklist: open cases its unit holds with the handler role, most urgent "
         "first, plus its open co-handling parts (a second query). It stays flat only if the database can "
-        "walk an index of open cases on (holder_unit, due_at, id) in order and stop after 50 rows, without sorting "
-        "the unit's whole open backlog.",
+        "walk an index of open cases on (holder_unit, due_at, id) in order and stop after 50 rows, "
+        "without sorting the unit's whole open backlog.",
     "worklist_community":
         "A community dispatcher's worklist: its scope is an OR over community_code, holder_unit and "
         "reporter_id, and the roles it works an OR of LIKE patterns. It stays flat only if an index on "
