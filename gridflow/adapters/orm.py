@@ -329,47 +329,30 @@ def _counter_columns() -> list[sa.Column]:
     return [sa.Column(name, sa.Integer(), nullable=False, server_default="0") for name in STORED]
 
 
-#: Figures per local day, unit and area (the case's district, street, community and grid, "" for none):
-#: every counter of :data:`gridflow.engine.tallies.STORED`, added to in the transaction that writes the
-#: facts, so that a period's figures are a sum over a few rows per unit and day. ``gridflow stats rebuild``
-#: recomputes it from the facts. A Core table: rows are only ever upserted and summed.
-UNIT_DAY_STATS = sa.Table(
-    "unit_day_stats", SQLModel.metadata,
-    sa.Column("day", sa.Date(), nullable=False),
-    sa.Column("unit", sa.String(64), nullable=False),
-    sa.Column("district_code", sa.String(64), nullable=False),
-    sa.Column("street_code", sa.String(64), nullable=False),
-    sa.Column("community_code", sa.String(64), nullable=False),
-    sa.Column("grid_code", sa.String(64), nullable=False),
-    *_counter_columns(),
-    sa.PrimaryKeyConstraint("day", "unit", "district_code", "street_code", "community_code", "grid_code",
-                            name="pk_unit_day_stats"),
-    sa.Index("ix_unit_day_stats_unit", "unit", "day"),
-    sa.Index("ix_unit_day_stats_district", "district_code", "day"),
-    sa.Index("ix_unit_day_stats_street", "street_code", "day"),
-    sa.Index("ix_unit_day_stats_community", "community_code", "day"),
-    sa.Index("ix_unit_day_stats_grid", "grid_code", "day"),
-)
+def _summary_table(name: str, period: str) -> sa.Table:
+    """A summary table: one row per ``period`` (a local day, or a calendar month's first day), unit and
+    area of the case (district, street, community and grid codes, "" for none), one column per counter
+    of :data:`gridflow.engine.tallies.STORED`. A Core table: rows are only ever upserted and summed."""
+    area = {"district_code": "district", "street_code": "street", "community_code": "community",
+            "grid_code": "grid"}
+    return sa.Table(
+        name, SQLModel.metadata,
+        sa.Column(period, sa.Date(), nullable=False),
+        sa.Column("unit", sa.String(64), nullable=False),
+        *(sa.Column(col, sa.String(64), nullable=False) for col in area),
+        *_counter_columns(),
+        sa.PrimaryKeyConstraint(period, "unit", *area, name=f"pk_{name}"),
+        sa.Index(f"ix_{name}_unit", "unit", period),
+        *(sa.Index(f"ix_{name}_{short}", col, period) for col, short in area.items()),
+    )
 
+
+#: Figures per local day, unit and area, added to in the transaction that writes the facts, so that a
+#: period's figures are a sum over a few rows per unit and day. ``gridflow stats rebuild`` recomputes it.
+UNIT_DAY_STATS = _summary_table("unit_day_stats", "day")
 #: The same figures per calendar month (``month`` is its first day), kept with the daily rows: a year of
 #: whole months is read from twelve rows per unit and area, the days at a period's edges from the daily.
-UNIT_MONTH_STATS = sa.Table(
-    "unit_month_stats", SQLModel.metadata,
-    sa.Column("month", sa.Date(), nullable=False),
-    sa.Column("unit", sa.String(64), nullable=False),
-    sa.Column("district_code", sa.String(64), nullable=False),
-    sa.Column("street_code", sa.String(64), nullable=False),
-    sa.Column("community_code", sa.String(64), nullable=False),
-    sa.Column("grid_code", sa.String(64), nullable=False),
-    *_counter_columns(),
-    sa.PrimaryKeyConstraint("month", "unit", "district_code", "street_code", "community_code", "grid_code",
-                            name="pk_unit_month_stats"),
-    sa.Index("ix_unit_month_stats_unit", "unit", "month"),
-    sa.Index("ix_unit_month_stats_district", "district_code", "month"),
-    sa.Index("ix_unit_month_stats_street", "street_code", "month"),
-    sa.Index("ix_unit_month_stats_community", "community_code", "month"),
-    sa.Index("ix_unit_month_stats_grid", "grid_code", "month"),
-)
+UNIT_MONTH_STATS = _summary_table("unit_month_stats", "month")
 
 
 class CarePerson(SQLModel, table=True):
